@@ -1,0 +1,70 @@
+# mlrt: the front door. `make up` brings up the local cluster with JupyterLab; `make test` runs every check.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+COMPOSE := docker compose
+SMOKE_ARGS ?=
+
+.PHONY: help bootstrap venv lock lock-check lint unit build test-images env up down smoke test-cluster test clean-volumes
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+bootstrap: ## make sure a Docker engine with buildx and compose is there (installs Debian's on a bare host)
+	@bash scripts/bootstrap-docker.sh
+
+$(VENV)/.installed: tests/requirements-dev.lock scripts/bootstrap-venv.sh
+	@bash scripts/bootstrap-venv.sh $(PYTHON) $(VENV) tests/requirements-dev.lock
+	@touch $@
+
+venv: $(VENV)/.installed ## the host tools (pytest, ruff, hadolint, uv) in .venv, hash-checked
+
+lock: venv ## regenerate the Python locks (with hashes) from versions.env
+	$(VPY) scripts/lock.py
+
+lock-check: venv ## fail when a lock is stale against versions.env
+	$(VPY) scripts/lock.py --check
+
+lint: venv lock-check ## Python lint, Dockerfile lint, compose config
+	$(VENV)/bin/ruff check scripts tests smoke_tests images
+	$(VENV)/bin/ruff format --check scripts tests smoke_tests images
+	$(VENV)/bin/hadolint images/*/Dockerfile
+	MLRT_VERSION=lint JUPYTER_TOKEN=lint SPARK_AUTH_SECRET=lint $(COMPOSE) --env-file /dev/null config --quiet
+
+unit: venv ## tests of the project's own scripts (no images needed)
+	$(VPY) -m pytest tests/unit
+
+build: bootstrap ## build the images (base -> spark -> notebook), creating the Debian base if no registry has it
+	$(PYTHON) scripts/images.py build
+
+test-images: venv build ## per-image tests, inherited by child images
+	$(VPY) -m pytest tests/images
+
+env: ## write .env (image tag, generated JUPYTER_TOKEN and SPARK_AUTH_SECRET)
+	@$(PYTHON) scripts/dotenv.py
+
+up: build env ## build what is missing and start the local cluster with JupyterLab
+	$(COMPOSE) up -d --wait --remove-orphans
+	@$(PYTHON) scripts/dotenv.py --url
+
+down: ## stop the local cluster (volumes with notebooks and event logs are kept)
+	-$(COMPOSE) down --remove-orphans
+
+smoke: ## run the smoke tests in the driver (jupyter) container against the running cluster
+	$(COMPOSE) cp smoke_tests/. jupyter:/tmp/mlrt-smoke-tests
+	$(COMPOSE) exec -T jupyter python -m pytest -p no:cacheprovider /tmp/mlrt-smoke-tests $(SMOKE_ARGS)
+
+test-cluster: venv ## host-side checks of the running cluster (ports, JupyterLab login over HTTP)
+	$(VPY) -m pytest tests/cluster
+
+test: lint unit test-images ## everything: static checks, unit tests, build, image tests, cluster smoke tests
+	@$(MAKE) --no-print-directory up && \
+	  $(MAKE) --no-print-directory smoke test-cluster; \
+	  status=$$?; $(MAKE) --no-print-directory down; exit $$status
+
+clean-volumes: down ## delete the cluster's volumes (notebooks and event logs are lost)
+	$(COMPOSE) down --volumes

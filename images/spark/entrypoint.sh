@@ -1,0 +1,81 @@
+#!/bin/bash
+# mlrt entrypoint (runs under tini as the non-root user).
+#   master | worker | history      Spark standalone roles, in the foreground
+#   driver | executor              the contract Spark on Kubernetes expects of its images
+#   anything else                  run as given (jupyter lab, spark-submit, python, bash, ...)
+# For every role but driver/executor (whose conf Spark on Kubernetes mounts) the effective Spark conf is
+# assembled in $SPARK_CONF_DIR from $SPARK_DEFAULTS_FILE plus:
+#   SPARK_AUTH_SECRET_FILE  file holding the shared RPC authentication secret (required: spark.authenticate)
+#   SPARK_MASTER_URL        spark.master for drivers started in this container
+#   SPARK_DRIVER_HOST       spark.driver.host that executors use to reach a driver in this container
+set -euo pipefail
+
+die() { echo "mlrt-entrypoint: ERROR: $*" >&2; exit 64; }
+
+assemble_conf() {
+  mkdir -p "$SPARK_CONF_DIR"
+  local conf="$SPARK_CONF_DIR/spark-defaults.conf"
+  (umask 077; : >"$conf")
+  if [ -n "${SPARK_DEFAULTS_FILE:-}" ]; then
+    [ -r "$SPARK_DEFAULTS_FILE" ] || die "SPARK_DEFAULTS_FILE=$SPARK_DEFAULTS_FILE is not readable; mount the Spark defaults there or unset it"
+    cat "$SPARK_DEFAULTS_FILE" >>"$conf"
+  fi
+  if [ -n "${SPARK_AUTH_SECRET_FILE:-}" ]; then
+    [ -s "$SPARK_AUTH_SECRET_FILE" ] || die "SPARK_AUTH_SECRET_FILE=$SPARK_AUTH_SECRET_FILE is missing or empty; provide the shared secret (make up generates SPARK_AUTH_SECRET in .env)"
+    printf '\nspark.authenticate.secret %s\n' "$(tr -d '\r\n' <"$SPARK_AUTH_SECRET_FILE")" >>"$conf"
+  elif grep -Eq '^[[:space:]]*spark\.authenticate[[:space:]]+true' "$conf"; then
+    die "spark.authenticate is on but no secret was given; set SPARK_AUTH_SECRET_FILE to a file holding the shared secret"
+  fi
+  if [ -n "${SPARK_MASTER_URL:-}" ]; then
+    printf 'spark.master %s\n' "$SPARK_MASTER_URL" >>"$conf"
+  fi
+  if [ -n "${SPARK_DRIVER_HOST:-}" ]; then
+    printf 'spark.driver.host %s\nspark.driver.bindAddress 0.0.0.0\n' "$SPARK_DRIVER_HOST" >>"$conf"
+  fi
+}
+
+role="${1:-bash}"
+case "$role" in
+  master)
+    shift; assemble_conf
+    exec "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.master.Master \
+      --host "${SPARK_MASTER_HOST:-$(hostname)}" --port "${SPARK_MASTER_PORT:-7077}" \
+      --webui-port "${SPARK_MASTER_WEBUI_PORT:-8080}" "$@"
+    ;;
+  worker)
+    shift; assemble_conf
+    [ -n "${SPARK_MASTER_URL:-}" ] || die "worker needs SPARK_MASTER_URL (e.g. spark://spark-master:7077)"
+    exec "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.worker.Worker \
+      --webui-port "${SPARK_WORKER_WEBUI_PORT:-8081}" "$@" "$SPARK_MASTER_URL"
+    ;;
+  history)
+    shift; assemble_conf
+    exec "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.history.HistoryServer "$@"
+    ;;
+  driver)
+    shift
+    exec "$SPARK_HOME/bin/spark-submit" \
+      --conf "spark.driver.bindAddress=${SPARK_DRIVER_BIND_ADDRESS:?set by Spark on Kubernetes}" \
+      --conf "spark.executorEnv.SPARK_DRIVER_POD_IP=$SPARK_DRIVER_BIND_ADDRESS" \
+      --deploy-mode client "$@"
+    ;;
+  executor)
+    shift
+    java_opts=()
+    while IFS= read -r opt; do java_opts+=("$opt"); done < <(env | grep '^SPARK_JAVA_OPT_' | sort -t_ -k4 -n | sed 's/^[^=]*=//')
+    classpath="${SPARK_CLASSPATH:+$SPARK_CLASSPATH:}$SPARK_HOME/jars/*"
+    [ -d "${SPARK_CONF_DIR:-}" ] && classpath="$SPARK_CONF_DIR:$classpath"
+    exec "$JAVA_HOME/bin/java" "${java_opts[@]}" \
+      -Xms"${SPARK_EXECUTOR_MEMORY:?}" -Xmx"$SPARK_EXECUTOR_MEMORY" \
+      -cp "$classpath${SPARK_DIST_CLASSPATH:+:$SPARK_DIST_CLASSPATH}" \
+      org.apache.spark.scheduler.cluster.k8s.KubernetesExecutorBackend \
+      --driver-url "${SPARK_DRIVER_URL:?}" --executor-id "${SPARK_EXECUTOR_ID:?}" \
+      --cores "${SPARK_EXECUTOR_CORES:?}" --app-id "${SPARK_APPLICATION_ID:?}" \
+      --hostname "${SPARK_EXECUTOR_POD_IP:?}" --resourceProfileId "${SPARK_RESOURCE_PROFILE_ID:-0}" \
+      --podName "${SPARK_EXECUTOR_POD_NAME:-}" "$@"
+    ;;
+  *)
+    assemble_conf
+    exec "$@"
+    ;;
+esac

@@ -1,0 +1,69 @@
+"""Write .env for docker compose: the image tag from versions.env plus generated secrets.
+
+JUPYTER_TOKEN and SPARK_AUTH_SECRET are generated once and kept on later runs (an existing value is never
+replaced); MLRT_VERSION always follows versions.env. Other lines a user added are kept.
+
+  python scripts/dotenv.py            create or update .env
+  python scripts/dotenv.py --url      also print the JupyterLab login URL
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+from pathlib import Path
+
+import versions
+
+ENV_FILE = versions.ROOT / ".env"
+GENERATED = {"JUPYTER_TOKEN": 24, "SPARK_AUTH_SECRET": 32}  # name -> bytes of randomness
+_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+
+
+def read(path: Path) -> tuple[list[str], dict[str, str]]:
+    if not path.exists():
+        return [], {}
+    lines = path.read_text().splitlines()
+    values = {}
+    for line in lines:
+        match = _LINE.match(line.strip())
+        if match:
+            values[match.group(1)] = match.group(2)
+    return lines, values
+
+
+def update(path: Path = ENV_FILE) -> dict[str, str]:
+    lines, values = read(path)
+    wanted = {"MLRT_VERSION": versions.load()["MLRT_VERSION"]}
+    for key, size in GENERATED.items():
+        if not values.get(key):
+            wanted[key] = secrets.token_hex(size)
+    out = []
+    for line in lines:
+        match = _LINE.match(line.strip())
+        if match and match.group(1) in wanted:
+            out.append(f"{match.group(1)}={wanted.pop(match.group(1))}")
+        else:
+            out.append(line)
+    out += [f"{key}={value}" for key, value in wanted.items()]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(out) + "\n")
+    os.chmod(path, 0o600)
+    return read(path)[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", action="store_true", help="print the JupyterLab login URL")
+    args = parser.parse_args()
+    values = update()
+    if args.url:
+        print(f"JupyterLab: http://127.0.0.1:8888/lab?token={values['JUPYTER_TOKEN']}")
+        print("Spark master UI: http://127.0.0.1:8080   Spark history: http://127.0.0.1:18080")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Build the mlrt images in layer order and tag them from what the built images report.
+
+  python scripts/images.py build [IMAGE ...]   build (default: all) images, parents first
+  python scripts/images.py list                the image references, one a line
+
+Every image is images/<name>/Dockerfile with images/<name>/ as its context, chained by ARG BASE_IMAGE.
+Build args come from versions.env (each ARG a Dockerfile declares and versions.env has). An extra CA bundle
+(MLRT_CA_BUNDLE, else SSL_CERT_FILE, REQUESTS_CA_BUNDLE or PIP_CERT) is passed as the BuildKit secret
+"mlrt_ca" and never lands in a layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import versions
+
+ROOT = versions.ROOT
+# name -> parent (None: the Debian base from versions.env). Order is build order.
+IMAGES: dict[str, str | None] = {
+    "base": None,
+    "spark": "base",
+    "notebook": "spark",
+}
+CA_ENV_VARS = ("MLRT_CA_BUNDLE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT")
+
+
+def log(message: str) -> None:
+    print(f"images: {message}", file=sys.stderr, flush=True)
+
+
+def ref(name: str, pins: dict[str, str]) -> str:
+    return f"mlrt/{name}:{pins['MLRT_VERSION']}"
+
+
+def ca_bundle() -> Path | None:
+    for var in CA_ENV_VARS:
+        value = os.environ.get(var)
+        if not value:
+            continue
+        path = Path(value)
+        if not path.is_file():
+            raise SystemExit(f"images: ERROR: {var}={value} is not a file; point it at a PEM CA bundle or unset it")
+        return path
+    return None
+
+
+def declared_args(dockerfile: Path) -> list[str]:
+    return re.findall(r"^ARG\s+([A-Za-z_][A-Za-z0-9_]*)", dockerfile.read_text(), flags=re.M)
+
+
+def build_command(name: str, pins: dict[str, str], ca: Path | None) -> list[str]:
+    context = ROOT / "images" / name
+    dockerfile = context / "Dockerfile"
+    parent = IMAGES[name]
+    args = {key: pins[key] for key in declared_args(dockerfile) if key in pins}
+    args["BASE_IMAGE"] = pins["BASE_IMAGE"] if parent is None else ref(parent, pins)
+    cmd = ["docker", "buildx", "build", "--file", str(dockerfile), "--tag", ref(name, pins),
+           "--label", f"org.mlrt.version={pins['MLRT_VERSION']}", "--label", f"org.mlrt.image={name}"]
+    for key, value in sorted(args.items()):
+        cmd += ["--build-arg", f"{key}={value}"]
+    if ca:
+        cmd += ["--secret", f"id=mlrt_ca,src={ca}"]
+    if os.environ.get("MLRT_BUILD_PROGRESS"):
+        cmd += ["--progress", os.environ["MLRT_BUILD_PROGRESS"]]
+    return cmd + [str(context)]
+
+
+def with_parents(names: list[str]) -> list[str]:
+    wanted: set[str] = set()
+    for name in names:
+        if name not in IMAGES:
+            raise SystemExit(f"images: ERROR: unknown image {name!r}; known: {', '.join(IMAGES)}")
+        while name:
+            wanted.add(name)
+            name = IMAGES[name]
+    return [name for name in IMAGES if name in wanted]
+
+
+def build(names: list[str]) -> None:
+    pins = versions.load()
+    ca = ca_bundle()
+    log(f"extra CA bundle for the build: {ca or 'none'}")
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "base_image.py")], check=True)
+    for name in with_parents(names or list(IMAGES)):
+        started = time.monotonic()
+        log(f"building {ref(name, pins)}")
+        subprocess.run(build_command(name, pins, ca), check=True)
+        log(f"built {ref(name, pins)} in {time.monotonic() - started:.0f}s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    build_parser = sub.add_parser("build")
+    build_parser.add_argument("images", nargs="*")
+    sub.add_parser("list")
+    args = parser.parse_args()
+    if args.command == "build":
+        build(args.images)
+    else:
+        pins = versions.load()
+        print("\n".join(ref(name, pins) for name in IMAGES))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Spark really runs distributed: tasks land on several executors, pandas UDFs round-trip through Arrow."""
+
+from __future__ import annotations
+
+import socket
+
+from conftest import MIN_EXECUTORS
+
+
+def test_tasks_run_on_several_executors(spark):
+    sc = spark.sparkContext
+    n = 10_000
+
+    def where(index, rows):
+        import os
+        import socket
+        import time
+
+        time.sleep(0.5)  # keep every slot busy long enough for the scheduler to spread the tasks
+        yield (socket.gethostname(), os.getpid(), index, sum(rows))
+
+    results = sc.parallelize(range(n), 16).mapPartitionsWithIndex(where).collect()
+    hosts = {host for host, _, _, _ in results}
+    assert sum(total for _, _, _, total in results) == n * (n - 1) // 2
+    assert sorted(index for _, _, index, _ in results) == list(range(16))
+    assert socket.gethostname() not in hosts, "tasks ran in the driver container, not on executors"
+    assert len(hosts) >= MIN_EXECUTORS, f"tasks ran on {sorted(hosts)} only; want >= {MIN_EXECUTORS} hosts"
+
+
+def test_pandas_udf_arrow_round_trip(spark):
+    import pandas as pd
+    from pyspark.sql.functions import pandas_udf
+
+    assert spark.conf.get("spark.sql.execution.arrow.pyspark.enabled") == "true"
+
+    @pandas_udf("double")
+    def times_two(values: pd.Series) -> pd.Series:
+        return values * 2.0
+
+    @pandas_udf("string")
+    def hostname(values: pd.Series) -> pd.Series:
+        import socket
+
+        return pd.Series([socket.gethostname()] * len(values))
+
+    source = pd.DataFrame({"id": range(2000), "x": [i / 4 for i in range(2000)]})
+    df = spark.createDataFrame(source).repartition(8)
+    result = df.select("id", times_two("x").alias("y"), hostname("x").alias("host")).toPandas()
+
+    assert len(result) == len(source)
+    merged = source.merge(result, on="id")
+    assert (merged["y"] == merged["x"] * 2.0).all()
+    assert socket.gethostname() not in set(result["host"]), "the pandas UDF ran in the driver"
