@@ -56,7 +56,7 @@ down: ## stop the local cluster (volumes with notebooks and event logs are kept)
 
 smoke: ## run the smoke tests in the driver (jupyter) container against the running cluster
 	$(COMPOSE) cp smoke_tests/. jupyter:/tmp/mlrt-smoke-tests
-	$(COMPOSE) exec -T jupyter python -m pytest -p no:cacheprovider /tmp/mlrt-smoke-tests $(SMOKE_ARGS)
+	$(COMPOSE) exec -T -w /tmp/mlrt-smoke-tests jupyter python -m pytest -p no:cacheprovider -v $(SMOKE_ARGS)
 
 test-cluster: venv ## host-side checks of the running cluster (ports, JupyterLab login over HTTP)
 	$(VPY) -m pytest tests/cluster

@@ -52,42 +52,71 @@ def try_pull(tag: str, timeout: int) -> bool:
 
 def debootstrap_import(tag: str, suite: str, mirror: str) -> None:
     if os.geteuid() != 0:
-        sys.exit(f"base-image: ERROR: creating {tag} with debootstrap needs root; re-run as root or make {tag} "
-                 "available (docker pull / docker load).")
+        sys.exit(
+            f"base-image: ERROR: creating {tag} with debootstrap needs root; re-run as root or make {tag} "
+            "available (docker pull / docker load)."
+        )
     if not shutil.which("debootstrap"):
         if not shutil.which("apt-get"):
-            sys.exit("base-image: ERROR: debootstrap is missing and this host has no apt-get to install it; "
-                     f"install debootstrap or load {tag} yourself.")
+            sys.exit(
+                "base-image: ERROR: debootstrap is missing and this host has no apt-get to install it; "
+                f"install debootstrap or load {tag} yourself."
+            )
         log("installing debootstrap from Debian packages")
         subprocess.run(["apt-get", "update", "-qq"], check=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "debootstrap"], check=True,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "debootstrap"],
+            check=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
     date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     with tempfile.TemporaryDirectory(prefix="mlrt-rootfs-") as tmp:
         rootfs = Path(tmp) / "rootfs"
         log(f"debootstrap --variant=minbase {suite} from {mirror} (a few minutes)")
-        subprocess.run(["debootstrap", "--variant=minbase", suite, str(rootfs), mirror], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["debootstrap", "--variant=minbase", suite, str(rootfs), mirror], check=True, stdout=subprocess.DEVNULL
+        )
         (rootfs / "etc/dpkg/dpkg.cfg.d/docker").write_text(DPKG_EXCLUDES)
         (rootfs / "etc/apt/sources.list").write_text(
             f"deb {mirror} {suite} main\n"
             f"deb {mirror} {suite}-updates main\n"
-            f"deb {mirror.replace('/debian', '/debian-security')} {suite}-security main\n")
+            f"deb {mirror.replace('/debian', '/debian-security')} {suite}-security main\n"
+        )
         # Drop package caches and documentation files, keeping the directories (packages such as the JRE
         # expect /usr/share/man/man1 to exist) and the copyright files.
-        for junk in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man",
-                     "usr/share/info", "usr/share/locale"):
+        for junk in (
+            "var/cache/apt/archives",
+            "var/lib/apt/lists",
+            "usr/share/doc",
+            "usr/share/man",
+            "usr/share/info",
+            "usr/share/locale",
+        ):
             for path in (rootfs / junk).rglob("*"):
                 if path.is_file() and not path.is_symlink() and path.name not in KEEP_FILES:
                     path.unlink()
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
-        subprocess.run(["docker", "import",
-                        "--change", 'CMD ["bash"]',
-                        "--change", "LABEL org.mlrt.base.source=debootstrap",
-                        "--change", f"LABEL org.mlrt.base.suite={suite}",
-                        "--change", f"LABEL org.mlrt.base.mirror={mirror}",
-                        "--change", f"LABEL org.mlrt.base.created={date}",
-                        "-", tag], stdin=tar.stdout, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                "docker",
+                "import",
+                "--change",
+                'CMD ["bash"]',
+                "--change",
+                "LABEL org.mlrt.base.source=debootstrap",
+                "--change",
+                f"LABEL org.mlrt.base.suite={suite}",
+                "--change",
+                f"LABEL org.mlrt.base.mirror={mirror}",
+                "--change",
+                f"LABEL org.mlrt.base.created={date}",
+                "-",
+                tag,
+            ],
+            stdin=tar.stdout,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         tar.stdout.close()
         if tar.wait() != 0:
             sys.exit("base-image: ERROR: packing the debootstrap root filesystem failed")

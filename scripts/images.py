@@ -61,8 +61,19 @@ def build_command(name: str, pins: dict[str, str], ca: Path | None) -> list[str]
     parent = IMAGES[name]
     args = {key: pins[key] for key in declared_args(dockerfile) if key in pins}
     args["BASE_IMAGE"] = pins["BASE_IMAGE"] if parent is None else ref(parent, pins)
-    cmd = ["docker", "buildx", "build", "--file", str(dockerfile), "--tag", ref(name, pins),
-           "--label", f"org.mlrt.version={pins['MLRT_VERSION']}", "--label", f"org.mlrt.image={name}"]
+    cmd = [
+        "docker",
+        "buildx",
+        "build",
+        "--file",
+        str(dockerfile),
+        "--tag",
+        ref(name, pins),
+        "--label",
+        f"org.mlrt.version={pins['MLRT_VERSION']}",
+        "--label",
+        f"org.mlrt.image={name}",
+    ]
     for key, value in sorted(args.items()):
         cmd += ["--build-arg", f"{key}={value}"]
     if ca:
@@ -77,9 +88,10 @@ def with_parents(names: list[str]) -> list[str]:
     for name in names:
         if name not in IMAGES:
             raise SystemExit(f"images: ERROR: unknown image {name!r}; known: {', '.join(IMAGES)}")
-        while name:
-            wanted.add(name)
-            name = IMAGES[name]
+        current: str | None = name
+        while current:
+            wanted.add(current)
+            current = IMAGES[current]
     return [name for name in IMAGES if name in wanted]
 
 

@@ -33,8 +33,10 @@ def spark():
     while len(executors := registered_executors(session)) < MIN_EXECUTORS:
         if time.monotonic() > deadline:
             session.stop()
-            pytest.fail(f"only {len(executors)} executor(s) registered within {EXECUTOR_WAIT_S}s "
-                        f"(want {MIN_EXECUTORS}): {executors}; check the workers' logs")
+            pytest.fail(
+                f"only {len(executors)} executor(s) registered within {EXECUTOR_WAIT_S}s "
+                f"(want {MIN_EXECUTORS}): {executors}; check the workers' logs"
+            )
         time.sleep(1)
     yield session
     session.stop()

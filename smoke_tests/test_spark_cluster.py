@@ -1,8 +1,9 @@
 """Spark really runs distributed: tasks land on several executors, pandas UDFs round-trip through Arrow."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: pandas UDFs read their type hints at definition time.
 import socket
+
+import pandas as pd
 
 from conftest import MIN_EXECUTORS
 
@@ -28,7 +29,6 @@ def test_tasks_run_on_several_executors(spark):
 
 
 def test_pandas_udf_arrow_round_trip(spark):
-    import pandas as pd
     from pyspark.sql.functions import pandas_udf
 
     assert spark.conf.get("spark.sql.execution.arrow.pyspark.enabled") == "true"

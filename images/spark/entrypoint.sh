@@ -5,7 +5,8 @@
 #   anything else                  run as given (jupyter lab, spark-submit, python, bash, ...)
 # For every role but driver/executor (whose conf Spark on Kubernetes mounts) the effective Spark conf is
 # assembled in $SPARK_CONF_DIR from $SPARK_DEFAULTS_FILE plus:
-#   SPARK_AUTH_SECRET_FILE  file holding the shared RPC authentication secret (required: spark.authenticate)
+#   SPARK_AUTH_SECRET_FILE  file holding the shared RPC authentication secret (master and worker refuse to
+#                           start without it while spark.authenticate is on; local mode makes its own)
 #   SPARK_MASTER_URL        spark.master for drivers started in this container
 #   SPARK_DRIVER_HOST       spark.driver.host that executors use to reach a driver in this container
 set -euo pipefail
@@ -23,7 +24,7 @@ assemble_conf() {
   if [ -n "${SPARK_AUTH_SECRET_FILE:-}" ]; then
     [ -s "$SPARK_AUTH_SECRET_FILE" ] || die "SPARK_AUTH_SECRET_FILE=$SPARK_AUTH_SECRET_FILE is missing or empty; provide the shared secret (make up generates SPARK_AUTH_SECRET in .env)"
     printf '\nspark.authenticate.secret %s\n' "$(tr -d '\r\n' <"$SPARK_AUTH_SECRET_FILE")" >>"$conf"
-  elif grep -Eq '^[[:space:]]*spark\.authenticate[[:space:]]+true' "$conf"; then
+  elif [ "${1:-}" = require-secret ] && grep -Eq '^[[:space:]]*spark\.authenticate[[:space:]]+true' "$conf"; then
     die "spark.authenticate is on but no secret was given; set SPARK_AUTH_SECRET_FILE to a file holding the shared secret"
   fi
   if [ -n "${SPARK_MASTER_URL:-}" ]; then
@@ -37,13 +38,13 @@ assemble_conf() {
 role="${1:-bash}"
 case "$role" in
   master)
-    shift; assemble_conf
+    shift; assemble_conf require-secret
     exec "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.master.Master \
       --host "${SPARK_MASTER_HOST:-$(hostname)}" --port "${SPARK_MASTER_PORT:-7077}" \
       --webui-port "${SPARK_MASTER_WEBUI_PORT:-8080}" "$@"
     ;;
   worker)
-    shift; assemble_conf
+    shift; assemble_conf require-secret
     [ -n "${SPARK_MASTER_URL:-}" ] || die "worker needs SPARK_MASTER_URL (e.g. spark://spark-master:7077)"
     exec "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.worker.Worker \
       --webui-port "${SPARK_WORKER_WEBUI_PORT:-8081}" "$@" "$SPARK_MASTER_URL"

@@ -1,0 +1,48 @@
+"""Per-image tests, inherited by child images (as in jupyter/docker-stacks): a module sets IMAGE to the image
+it tests, and its tests run against that image and every image built on top of it."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+import images
+import versions
+
+PINS = versions.load()
+
+
+def descendants(name: str) -> list[str]:
+    return [child for child in images.IMAGES if name in images.with_parents([child])]
+
+
+def pytest_generate_tests(metafunc):
+    if "image" in metafunc.fixturenames:
+        target = metafunc.module.IMAGE
+        refs = [images.ref(name, PINS) for name in descendants(target)]
+        metafunc.parametrize("image", refs, ids=descendants(target), scope="module")
+
+
+def run(image: str, *command: str, entrypoint: str | None = None, check: bool = True, **kwargs) -> str:
+    """Run a command in a fresh container of the image (through its entrypoint) and return its stdout."""
+    cmd = ["docker", "run", "--rm"]
+    if entrypoint is not None:
+        cmd += ["--entrypoint", entrypoint]
+    for key, value in kwargs.get("env", {}).items():
+        cmd += ["-e", f"{key}={value}"]
+    result = subprocess.run(cmd + [image, *command], capture_output=True, text=True, timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed in {image} ({result.returncode}):\n{result.stderr[-2000:]}")
+    return result.stdout if check else result
+
+
+@pytest.fixture(scope="session", autouse=True)
+def images_exist():
+    missing = [
+        ref
+        for ref in (images.ref(n, PINS) for n in images.IMAGES)
+        if subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode != 0
+    ]
+    if missing:
+        pytest.fail(f"images not built: {', '.join(missing)}; run `make build`")

@@ -1,0 +1,98 @@
+"""Every mlrt image: non-root, the pinned Python in the shared venv, tini, UTF-8, lean layers, no CA leaked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tarfile
+
+from .conftest import PINS, run
+
+IMAGE = "base"
+COMPILERS = ("gcc", "g++", "cc", "c++", "make", "clang")
+
+
+def test_runs_as_the_non_root_user(image):
+    assert run(image, "id", "-u").strip() == "185"
+    config = json.loads(
+        subprocess.run(["docker", "image", "inspect", image], capture_output=True, text=True, check=True).stdout
+    )[0]["Config"]
+    assert config["User"] in ("185", "mlrt"), f"image USER is {config['User']!r}"
+
+
+def test_python_is_the_pinned_one_in_the_venv(image):
+    out = run(image, "python", "-c", "import sys; print(sys.prefix); print('%d.%d' % sys.version_info[:2])")
+    prefix, version = out.split()
+    assert prefix == "/opt/mlrt/venv"
+    assert version == PINS["PYTHON_VERSION"]
+    assert run(image, "stat", "-c", "%u", "/opt/mlrt/venv").strip() == "185"
+
+
+def test_packaging_tools_are_pinned(image):
+    out = run(image, "python", "-m", "pip", "--version")
+    assert out.startswith(f"pip {PINS['PIP_VERSION']} ")
+
+
+def test_tini_is_pid_one(image):
+    entrypoint = json.loads(
+        subprocess.run(
+            ["docker", "image", "inspect", "-f", "{{json .Config.Entrypoint}}", image],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert entrypoint[0] == "/usr/bin/tini"
+    assert run(image, "cat", "/proc/1/cmdline").split("\0")[0] == "/usr/bin/tini"
+
+
+def test_utf8_locale(image):
+    assert run(
+        image, "python", "-c", "import sys; print(sys.getfilesystemencoding(), sys.stdout.encoding)"
+    ).split() == ["utf-8", "utf-8"]
+
+
+def test_no_build_tools_caches_or_apt_lists(image):
+    found = run(image, "bash", "-c", "for c in " + " ".join(COMPILERS) + "; do command -v $c || true; done")
+    assert found.strip() == "", f"compilers in a runtime image: {found.split()}"
+    leftovers = run(
+        image,
+        "bash",
+        "-c",
+        "ls -A /var/lib/apt/lists | grep -v -e '^partial$' -e '^lock$' || true;"
+        " ls -A /var/cache/apt/archives 2>/dev/null | grep -v -e '^partial$' -e '^lock$' || true;"
+        " find ~/.cache/pip /root/.cache/pip -mindepth 1 2>/dev/null | head -n 5 || true",
+    )
+    assert leftovers.strip() == "", f"caches left in a layer: {leftovers.split()[:10]}"
+
+
+def test_host_ca_bundle_is_in_no_layer(image, tmp_path):
+    """The build's CA bundle is a BuildKit secret: none of its certificates that the image does not already
+    ship (e.g. a corporate proxy's CA) may appear in any layer."""
+    import images as build
+
+    bundle = build.ca_bundle()
+    if bundle is None:
+        return  # nothing was passed to the build, so there is nothing that could leak
+    image_certs = run(image, "cat", "/etc/ssl/certs/ca-certificates.crt")
+    host_blocks = bundle.read_text().split("-----END CERTIFICATE-----")
+    extra = [
+        block.split("-----BEGIN CERTIFICATE-----")[-1].strip().splitlines()
+        for block in host_blocks
+        if "BEGIN CERTIFICATE" in block
+    ]
+    extra = [lines for lines in extra if lines and lines[1] not in image_certs]
+    needles = [lines[1].encode() for lines in extra if len(lines) > 2]
+    archive = tmp_path / "image.tar"
+    subprocess.run(["docker", "save", "-o", str(archive), image], check=True)
+    with tarfile.open(archive) as outer:
+        for member in outer:
+            if not member.name.endswith("layer.tar"):
+                continue
+            with tarfile.open(fileobj=outer.extractfile(member)) as layer:
+                for entry in layer:
+                    if not entry.isfile() or entry.size > 50_000_000:
+                        continue
+                    data = layer.extractfile(entry).read()
+                    for needle in needles:
+                        assert needle not in data, f"a build CA certificate is in {member.name}:{entry.name}"

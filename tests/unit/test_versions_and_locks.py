@@ -1,0 +1,98 @@
+"""The versions file is the source of truth: it parses, locks follow it, Dockerfiles and compose derive from it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import lock
+import versions
+from tests.conftest import ROOT
+
+
+def test_versions_file_parses_and_has_the_core_pins():
+    pins = versions.load()
+    for key in (
+        "MLRT_VERSION",
+        "DEBIAN_SUITE",
+        "BASE_IMAGE",
+        "PYTHON_VERSION",
+        "JAVA_VERSION",
+        "SPARK_VERSION",
+        "PYSPARK_VERSION",
+    ):
+        assert pins.get(key), f"versions.env lacks {key}"
+    assert pins["SPARK_VERSION"] == pins["PYSPARK_VERSION"], "Spark is pyspark's jars: the two must agree"
+    assert pins["BASE_IMAGE"].endswith(pins["DEBIAN_SUITE"] + "-slim")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("A=1\nA=2\n", "set twice"),
+        ("A = 1\n", "expected KEY=VALUE"),
+        ("A=\n", "has no value"),
+    ],
+)
+def test_versions_file_rejects_bad_lines(tmp_path, text, message):
+    path = tmp_path / "versions.env"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        versions.load(path)
+
+
+def test_locks_are_current():
+    lock.check(versions.load())
+
+
+def test_a_changed_pin_makes_the_lock_stale():
+    pins = dict(versions.load())
+    pins["PANDAS_VERSION"] = "0.0.1"
+    with pytest.raises(lock.StaleLock, match="images/spark/requirements.lock is stale"):
+        lock.check(pins)
+
+
+def test_missing_pin_is_named():
+    pins = dict(versions.load())
+    del pins["PYARROW_VERSION"]
+    with pytest.raises(SystemExit, match="PYARROW_VERSION"):
+        lock.layer_inputs(pins)
+
+
+@pytest.mark.parametrize("layer", [name for name, _ in lock.LAYERS])
+def test_every_lock_line_is_pinned_with_hashes(layer):
+    text = lock.lock_path(layer).read_text()
+    entries = re.findall(r"^([A-Za-z0-9_.\-\[\]]+)==(\S+) \\\n((?:\s+--hash=sha256:[0-9a-f]{64}.*\n)+)", text, re.M)
+    names = [line.split("==")[0] for line in text.splitlines() if re.match(r"^[A-Za-z0-9]", line)]
+    assert names and len(entries) == len(names), f"{layer}: every requirement needs == and --hash lines"
+
+
+def test_layer_locks_agree_on_versions():
+    """Driver and executors run the same environment: a package has one version across all image locks."""
+    seen: dict[str, tuple[str, str]] = {}
+    for layer, _ in lock.LAYERS:
+        for name, version in re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)", lock.lock_path(layer).read_text(), re.M):
+            if name in seen:
+                assert seen[name][0] == version, f"{name}: {version} in {layer}, {seen[name][0]} in {seen[name][1]}"
+            seen[name] = (version, layer)
+
+
+def test_lower_layer_locks_are_subsets_of_higher_ones():
+    def names(layer):
+        return set(re.findall(r"^([A-Za-z0-9_.\-]+)==", lock.lock_path(layer).read_text(), re.M))
+
+    layers = [name for name, _ in lock.LAYERS]
+    for lower, upper in zip(layers, layers[1:], strict=False):
+        assert names(lower) <= names(upper), f"{lower} has packages {upper} lacks"
+
+
+def test_dockerfile_args_with_versions_have_no_stale_defaults():
+    """A Dockerfile ARG default that names a version must equal versions.env (the build passes the real one)."""
+    pins = versions.load()
+    for dockerfile in sorted((ROOT / "images").glob("*/Dockerfile")):
+        for key, default in re.findall(r"^ARG\s+([A-Z_]+)=(\S+)", dockerfile.read_text(), re.M):
+            if key in pins and key != "BASE_IMAGE":
+                assert default == pins[key], (
+                    f"{dockerfile.relative_to(ROOT)}: ARG {key}={default}, versions.env {pins[key]}"
+                )
