@@ -9,7 +9,8 @@ VPY := $(VENV)/bin/python
 COMPOSE := docker compose
 SMOKE_ARGS ?=
 
-.PHONY: help bootstrap venv lock lock-check lint unit build test-images env up down smoke test-cluster test clean-volumes
+.PHONY: help bootstrap venv lock lock-check lint unit build test-images manifest manifest-check env up down smoke \
+	test-cluster test clean-volumes
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,11 +39,17 @@ lint: venv lock-check ## Python lint, Dockerfile lint, compose config
 unit: venv ## tests of the project's own scripts (no images needed)
 	$(VPY) -m pytest tests/unit
 
-build: bootstrap ## build the images (base -> spark -> notebook), creating the Debian base if no registry has it
+build: bootstrap ## build the images (base -> spark -> ml -> notebook); creates the Debian base if no registry has it
 	$(PYTHON) scripts/images.py build
 
 test-images: venv build ## per-image tests, inherited by child images
 	$(VPY) -m pytest tests/images
+
+manifest: build ## write docs/runtime-manifest.md (every package and jar) by running the built images
+	$(PYTHON) scripts/manifest.py
+
+manifest-check: build ## fail when docs/runtime-manifest.md differs from the built images
+	$(PYTHON) scripts/manifest.py --check
 
 env: ## write .env (image tag, generated JUPYTER_TOKEN and SPARK_AUTH_SECRET)
 	@$(PYTHON) scripts/dotenv.py
@@ -61,7 +68,7 @@ smoke: ## run the smoke tests in the driver (jupyter) container against the runn
 test-cluster: venv ## host-side checks of the running cluster (ports, JupyterLab login over HTTP)
 	$(VPY) -m pytest tests/cluster
 
-test: lint unit test-images ## everything: static checks, unit tests, build, image tests, cluster smoke tests
+test: lint unit test-images manifest-check ## everything: static checks, unit tests, build, image tests, cluster smoke tests
 	@$(MAKE) --no-print-directory up && \
 	  $(MAKE) --no-print-directory smoke test-cluster; \
 	  status=$$?; $(MAKE) --no-print-directory down; exit $$status

@@ -26,7 +26,8 @@ ROOT = versions.ROOT
 IMAGES: dict[str, str | None] = {
     "base": None,
     "spark": "base",
-    "notebook": "spark",
+    "ml": "spark",
+    "notebook": "ml",
 }
 CA_ENV_VARS = ("MLRT_CA_BUNDLE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT")
 

@@ -6,6 +6,8 @@ the same version in every image: driver and executors run the same Python enviro
 
   python scripts/lock.py          regenerate every lock (`make lock`)
   python scripts/lock.py --check  exit 1, naming the lock, when a lock is stale against versions.env
+
+MLRT_TORCH_INDEX_URL (optional) adds a package index ahead of PyPI, for a CPU-only torch build.
 """
 
 from __future__ import annotations
@@ -28,6 +30,29 @@ ROOT = versions.ROOT
 LAYERS: list[tuple[str, list[str]]] = [
     ("base", ["pip", "setuptools", "wheel"]),
     ("spark", ["pyspark", "pandas", "pyarrow", "numpy"]),
+    (
+        "ml",
+        [
+            "tensorflow",
+            "keras",
+            "tf-keras",
+            "tensorboard",
+            "torch",
+            "xgboost",
+            "scikit-learn",
+            "mlflow",
+            "hyperopt",
+            "joblibspark",
+            "spark-tensorflow-distributor",
+            "graphframes-py",
+            "mleap",
+            # horovod's runtime dependencies (horovod itself is built from source in images/ml)
+            "cloudpickle",
+            "psutil",
+            "pyyaml",
+            "packaging",
+        ],
+    ),
     ("notebook", ["jupyterlab", "pytest"]),
 ]
 # Tools the project itself runs on the host (tests, linters, lock generation).
@@ -96,6 +121,10 @@ def compile_lock(requirements: list[str], out: Path, constraint: Path | None = N
         ]
         if constraint:
             cmd += ["--constraint", str(constraint)]
+        if os.environ.get("MLRT_TORCH_INDEX_URL"):
+            # e.g. https://download.pytorch.org/whl/cpu for a CPU-only torch (no NVIDIA wheels); uv prefers an
+            # extra index over PyPI for the packages it has.
+            cmd += ["--extra-index-url", os.environ["MLRT_TORCH_INDEX_URL"]]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
         subprocess.run(cmd, check=True, env=env)
         body = (Path(tmp) / "out.txt").read_text()

@@ -3,8 +3,12 @@ SparkSession.builder.getOrCreate() attaches to the cluster configured by the ima
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import time
+import urllib.request
+from contextlib import contextmanager
 
 import pytest
 
@@ -40,3 +44,39 @@ def spark():
         time.sleep(1)
     yield session
     session.stop()
+
+
+def executor_task_counts(spark) -> dict[str, int]:
+    """Completed+active tasks per executor host, from the driver's own REST API."""
+    sc = spark.sparkContext
+    url = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/executors"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        executors = json.load(response)
+    counts: dict[str, int] = {}
+    for executor in executors:
+        if executor["id"] == "driver":
+            continue
+        host = executor["hostPort"].rsplit(":", 1)[0]
+        counts[host] = counts.get(host, 0) + executor["completedTasks"] + executor["activeTasks"]
+    return counts
+
+
+class Evidence:
+    hosts: set[str]
+
+
+@contextmanager
+def ran_on_executors(spark, framework: str, at_least: int = MIN_EXECUTORS):
+    """Assert that the work in the block ran tasks on >= at_least distinct executor hosts."""
+    before = executor_task_counts(spark)
+    evidence = Evidence()
+    yield evidence
+    time.sleep(1)  # the REST API lags task completion slightly
+    after = executor_task_counts(spark)
+    evidence.hosts = {host for host, count in after.items() if count > before.get(host, 0)}
+    assert len(evidence.hosts) >= at_least, (
+        f"{framework}: tasks ran on {sorted(evidence.hosts)} only; want >= {at_least} executor hosts"
+    )
+
+
+DRIVER_HOST = socket.gethostname()

@@ -30,7 +30,7 @@ def token() -> str:
 def test_published_ports_are_loopback_only():
     rows = [json.loads(line) for line in compose("ps", "--format", "json").stdout.splitlines() if line.strip()]
     published = [(row["Service"], p) for row in rows for p in row.get("Publishers") or [] if p.get("PublishedPort")]
-    assert {p["PublishedPort"] for _, p in published} >= {8888, 8080, 18080}
+    assert {p["PublishedPort"] for _, p in published} >= {8888, 8080, 18080, 5000}
     for service, port in published:
         assert port["URL"] == "127.0.0.1", f"{service} publishes {port['PublishedPort']} on {port['URL']}"
 
@@ -50,6 +50,14 @@ def test_master_has_two_alive_workers():
     state = requests.get("http://127.0.0.1:8080/json/", timeout=10).json()
     alive = [w for w in state["workers"] if w["state"] == "ALIVE"]
     assert len(alive) >= 2, f"alive workers: {[w['host'] for w in alive]}"
+
+
+def test_mlflow_server_answers():
+    assert requests.get("http://127.0.0.1:5000/health", timeout=10).status_code == 200
+    experiments = requests.post(
+        "http://127.0.0.1:5000/api/2.0/mlflow/experiments/search", json={"max_results": 5}, timeout=10
+    )
+    assert experiments.status_code == 200, experiments.text
 
 
 def test_history_server_answers():

@@ -1,0 +1,1 @@
+"""mlrt helpers that ship in the ML image (driver and executors alike)."""

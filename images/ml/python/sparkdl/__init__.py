@@ -1,0 +1,5 @@
+"""Compatibility shim for notebooks written for Databricks' `sparkdl`: `from sparkdl import HorovodRunner`."""
+
+from mlrt.horovod import HorovodRunner
+
+__all__ = ["HorovodRunner"]

@@ -1,0 +1,57 @@
+"""scikit-learn through joblibspark, hyperopt SparkTrials and xgboost.spark, each distributed on executors."""
+
+from __future__ import annotations
+
+from conftest import DRIVER_HOST, ran_on_executors
+
+
+def test_sklearn_through_joblibspark(spark):
+    from joblib import parallel_backend
+    from joblibspark import register_spark
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import cross_val_score
+
+    register_spark()
+    x, y = make_classification(n_samples=600, n_features=8, random_state=0)
+    with ran_on_executors(spark, "scikit-learn/joblibspark"), parallel_backend("spark", n_jobs=4):
+        scores = cross_val_score(RandomForestClassifier(n_estimators=20, random_state=0), x, y, cv=4)
+    assert len(scores) == 4 and scores.mean() > 0.8, f"scikit-learn/joblibspark: scores {scores}"
+
+
+def test_hyperopt_spark_trials(spark):
+    from hyperopt import STATUS_OK, SparkTrials, fmin, hp, tpe
+
+    def objective(x):
+        import socket
+
+        return {"loss": (x - 3.0) ** 2, "status": STATUS_OK, "host": socket.gethostname()}
+
+    trials = SparkTrials(parallelism=2, spark_session=spark)
+    with ran_on_executors(spark, "hyperopt SparkTrials", at_least=1):
+        best = fmin(
+            objective, hp.uniform("x", -10, 10), algo=tpe.suggest, max_evals=12, trials=trials, show_progressbar=False
+        )
+    hosts = {result["host"] for result in trials.results}
+    assert len(trials.results) == 12
+    assert DRIVER_HOST not in hosts, "hyperopt SparkTrials: trials ran on the driver"
+    assert abs(best["x"] - 3.0) < 2.0, f"hyperopt SparkTrials: best {best}"
+
+
+def test_xgboost_spark_two_workers(spark):
+    from pyspark.ml.evaluation import BinaryClassificationEvaluator
+    from pyspark.sql import functions as F
+    from xgboost.spark import SparkXGBClassifier
+
+    df = (
+        spark.range(0, 4000, numPartitions=4)
+        .withColumn("a", F.rand(seed=3))
+        .withColumn("b", F.rand(seed=4))
+        .withColumn("label", (F.col("a") > F.col("b")).cast("int"))
+    )
+    classifier = SparkXGBClassifier(features_col=["a", "b"], label_col="label", num_workers=2, n_estimators=30)
+    with ran_on_executors(spark, "xgboost.spark (num_workers=2)") as evidence:
+        model = classifier.fit(df)
+    auc = BinaryClassificationEvaluator(rawPredictionCol="rawPrediction").evaluate(model.transform(df))
+    assert auc > 0.95, f"xgboost.spark: AUC {auc:.3f}"
+    assert DRIVER_HOST not in evidence.hosts
