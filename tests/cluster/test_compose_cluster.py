@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 import uuid
 
@@ -104,3 +105,30 @@ def test_driver_with_a_wrong_secret_is_refused():
         return
     assert "JOB-RAN" not in result.stdout, "a driver with a wrong secret ran a job on the cluster"
     assert result.returncode != 0
+
+
+def test_submit_wrapper_runs_a_job_on_the_compose_cluster(tmp_path):
+    app = tmp_path / "count.py"
+    app.write_text(
+        "import sys\nfrom pyspark.sql import SparkSession\n"
+        "spark = SparkSession.builder.getOrCreate()\n"
+        "print('COUNT=%d' % spark.sparkContext.parallelize(range(int(sys.argv[1])), 4).count())\n"
+        "print('MASTER=' + spark.sparkContext.master)\nspark.stop()\n"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "submit.py"),
+            "compose",
+            str(app),
+            "--conf",
+            "spark.app.name=mlrt-submit",
+            "--",
+            "1234",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "COUNT=1234" in result.stdout and "MASTER=spark://spark-master:7077" in result.stdout

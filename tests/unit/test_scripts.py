@@ -31,7 +31,7 @@ def test_dotenv_fills_an_empty_token(tmp_path):
 
 def test_build_chain_and_args():
     pins = versions.load()
-    assert images.with_parents(["notebook"]) == ["base", "spark", "notebook"]
+    assert images.with_parents(["notebook"]) == ["base", "spark", "ml", "notebook"]
     cmd = images.build_command("spark", pins, None)
     assert f"BASE_IMAGE=mlrt/base:{pins['MLRT_VERSION']}" in cmd
     assert f"JAVA_VERSION={pins['JAVA_VERSION']}" in cmd

@@ -1,0 +1,159 @@
+"""Render and validate mlrt's Kubernetes manifests (Helm chart and kustomize), offline.
+
+  python scripts/k8s.py render [VALUES ...]    print `helm template` of the chart
+  python scripts/k8s.py validate               helm lint + strict kubeconform of every value set and overlay
+  python scripts/k8s.py kustomize-base         regenerate k8s/kustomize/base/mlrt.yaml from the chart
+  python scripts/k8s.py drift                  exit 1 when the kustomize base differs from the chart
+
+helm, kustomize and kubeconform are built by scripts/install-k8s-tools.sh into .cache/tools/bin; the
+Kubernetes schemas come from scripts/k8s_schemas.py (KUBERNETES_VERSION in versions.env).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import k8s_schemas
+import yaml
+
+import versions
+
+ROOT = versions.ROOT
+TOOLS = ROOT / ".cache" / "tools" / "bin"
+CHART = ROOT / "k8s" / "helm" / "mlrt"
+VALUE_SETS = ROOT / "k8s" / "helm" / "ci-values"
+KUSTOMIZE = ROOT / "k8s" / "kustomize"
+BASE = KUSTOMIZE / "base" / "mlrt.yaml"
+RELEASE, NAMESPACE = "mlrt", "mlrt"
+
+
+def tool(name: str) -> str:
+    path = TOOLS / name
+    if not path.exists():
+        sys.exit(f"k8s: {name} is missing; run `make k8s-tools`")
+    return str(path)
+
+
+def run(cmd: list[str], stdin: str | None = None) -> str:
+    result = subprocess.run(cmd, input=stdin, capture_output=True, text=True)
+    if result.returncode != 0:
+        stderr = "\n".join(line for line in result.stderr.splitlines() if "symbolic link" not in line)
+        raise RuntimeError(
+            f"{' '.join(Path(c).name if c.startswith('/') else c for c in cmd[:3])} failed:\n"
+            f"{stderr}{result.stdout[-3000:]}"
+        )
+    return result.stdout
+
+
+def render(
+    values: list[Path] | None = None, sets: list[str] | None = None, release: str = RELEASE, namespace: str = NAMESPACE
+) -> str:
+    cmd = [
+        tool("helm"),
+        "template",
+        release,
+        str(CHART),
+        "--namespace",
+        namespace,
+        "--kube-version",
+        versions.load()["KUBERNETES_VERSION"],
+    ]
+    for path in values or []:
+        cmd += ["--values", str(path)]
+    for item in sets or []:
+        cmd += ["--set", item]
+    return run(cmd)
+
+
+def documents(text: str) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def kubeconform(manifests: str) -> str:
+    schemas = k8s_schemas.generate(versions.load()["KUBERNETES_VERSION"])
+    return run(
+        [
+            tool("kubeconform"),
+            "-strict",
+            "-summary",
+            "-schema-location",
+            f"{schemas}/{{{{ .ResourceKind }}}}{{{{ .KindSuffix }}}}.json",
+            "-",
+        ],
+        stdin=manifests,
+    )
+
+
+def kustomize_base_text() -> str:
+    """The chart rendered with default values, minus what kustomize makes itself (Secrets, via
+    secretGenerator) and what only `helm test` uses."""
+    kept = []
+    for doc in documents(render()):
+        if doc["kind"] == "Secret" or "helm.sh/hook" in (doc["metadata"].get("annotations") or {}):
+            continue
+        kept.append(doc)
+    header = (
+        "# Generated from the Helm chart by `make k8s-kustomize-base` (scripts/k8s.py); do not edit.\n"
+        "# `make test` fails when this drifts from the chart.\n"
+    )
+    return header + yaml.safe_dump_all(kept, sort_keys=False)
+
+
+def kustomize_build(overlay: Path) -> str:
+    """Build an overlay in a scratch copy with generated secrets.env files (real ones are git-ignored)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "kustomize"
+        shutil.copytree(KUSTOMIZE, copy)
+        for example in (copy / "overlays").glob("*/*.env.example"):
+            example.with_name(example.name.removesuffix(".example")).write_text(
+                example.read_text().replace("CHANGE_ME", "x" * 32)
+            )
+        return run([tool("kustomize"), "build", str(copy / "overlays" / overlay.name)])
+
+
+def overlays() -> list[Path]:
+    return sorted(p for p in (KUSTOMIZE / "overlays").iterdir() if p.is_dir())
+
+
+def validate() -> None:
+    print(run([tool("helm"), "lint", str(CHART), "--kube-version", versions.load()["KUBERNETES_VERSION"]]).strip())
+    sets = [None, *sorted(VALUE_SETS.glob("*.yaml"))]
+    for values in sets:
+        label = values.name if values else "default values"
+        print(f"chart, {label}: {kubeconform(render([values] if values else None)).strip()}")
+    for overlay in overlays():
+        print(f"kustomize overlay {overlay.name}: {kubeconform(kustomize_build(overlay)).strip()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    render_parser = sub.add_parser("render")
+    render_parser.add_argument("values", nargs="*", type=Path)
+    sub.add_parser("validate")
+    sub.add_parser("kustomize-base")
+    sub.add_parser("drift")
+    args = parser.parse_args()
+    try:
+        if args.command == "render":
+            sys.stdout.write(render(args.values))
+        elif args.command == "validate":
+            validate()
+        elif args.command == "kustomize-base":
+            BASE.write_text(kustomize_base_text())
+            print(f"k8s: wrote {BASE.relative_to(ROOT)}", file=sys.stderr)
+        elif BASE.read_text() != kustomize_base_text():
+            sys.exit(f"k8s: {BASE.relative_to(ROOT)} drifted from the chart; run `make k8s-kustomize-base`")
+        else:
+            print("k8s: kustomize base matches the chart", file=sys.stderr)
+    except RuntimeError as err:
+        sys.exit(f"k8s: {err}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""spark-submit a Python application to the compose cluster or to Kubernetes, checking the input first.
+
+  python scripts/submit.py compose APP.py [--conf spark.x=y ...] [-- APP ARGS]
+  python scripts/submit.py k8s APP.py [--namespace NS] [--release NAME] [--image IMAGE]
+                                      [--conf spark.x=y ...] [-- APP ARGS]
+
+compose: copies APP.py into the driver (jupyter) container and runs spark-submit there (client mode, the
+standalone master). k8s: cluster mode on the cluster of the current kubeconfig, with the release's image,
+service account and Spark defaults; the application travels in a ConfigMap mounted into the driver pod.
+Every check (kubeconfig, cluster reachable, namespace, service account, image, application file, conf) runs
+before anything is created; a failed check names the fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import versions
+
+ROOT = versions.ROOT
+
+
+class BadInput(Exception):
+    pass
+
+
+def parse_conf(items: list[str]) -> dict[str, str]:
+    conf = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.startswith("spark.") or not value or " " in key:
+            raise BadInput(f"invalid --conf {item!r}: write it as spark.some.key=value (e.g. spark.executor.memory=2g)")
+        conf[key] = value
+    return conf
+
+
+def check_app(path: str) -> Path:
+    app = Path(path)
+    if not app.is_file():
+        raise BadInput(f"application file {path} does not exist; give the path of a Python file")
+    if app.suffix != ".py":
+        raise BadInput(f"application {path} is not a .py file; this command submits Python applications")
+    return app
+
+
+def submit_args(conf: dict[str, str]) -> list[str]:
+    return [arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")]
+
+
+def compose(app: Path, conf: dict[str, str], app_args: list[str]) -> int:
+    state = subprocess.run(
+        ["docker", "compose", "ps", "--status", "running", "--services"], cwd=ROOT, capture_output=True, text=True
+    )
+    if state.returncode != 0 or "jupyter" not in state.stdout.split():
+        raise BadInput("the compose cluster is not running (no jupyter service); start it with `make up`")
+    target = f"/tmp/mlrt-submit-{uuid.uuid4().hex[:8]}-{app.name}"
+    subprocess.run(
+        ["docker", "compose", "cp", str(app), f"jupyter:{target}"], cwd=ROOT, check=True, capture_output=True
+    )
+    return subprocess.run(
+        ["docker", "compose", "exec", "-T", "jupyter", "spark-submit", *submit_args(conf), target, *app_args], cwd=ROOT
+    ).returncode
+
+
+def k8s_client(kubeconfig: str | None):
+    from kubernetes import client, config
+
+    path = kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    if not Path(path.split(":")[0]).is_file():
+        raise BadInput(
+            f"no kubeconfig at {path}; set KUBECONFIG or pass --kubeconfig (make k8s-up creates one "
+            "for the local test cluster)"
+        )
+    try:
+        config.load_kube_config(config_file=path)
+    except Exception as err:  # the client raises several types for unreadable configs
+        raise BadInput(f"kubeconfig {path} is unusable ({err}); fix it or point KUBECONFIG at another") from err
+    api = client.CoreV1Api()
+    host = client.Configuration.get_default_copy().host
+    try:
+        client.VersionApi().get_code(_request_timeout=10)
+    except Exception as err:
+        raise BadInput(
+            f"cannot reach the Kubernetes API at {host} ({type(err).__name__}); check the cluster "
+            "and your kubeconfig's current context"
+        ) from err
+    return api, host
+
+
+def fullname(release: str) -> str:
+    """The chart's fullname of a release (see _helpers.tpl)."""
+    return (release if "mlrt" in release else f"{release}-mlrt")[:40].rstrip("-")
+
+
+def k8s(app: Path, conf: dict[str, str], app_args: list[str], args: argparse.Namespace) -> int:
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    image = args.image or f"mlrt/ml:{versions.load()['MLRT_VERSION']}"
+    if not args.image and subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode:
+        raise BadInput(
+            f"image {image} is not present here; run `make build` (and load it into the cluster's "
+            "nodes) or pass --image with an image your cluster can pull"
+        )
+    api, host = k8s_client(args.kubeconfig)
+    try:
+        api.read_namespace(args.namespace)
+    except ApiException as err:
+        raise BadInput(
+            f"namespace {args.namespace!r} does not exist (or is not readable); pass --namespace "
+            f"with the namespace of your mlrt release (helm install -n NS)"
+        ) from err
+    name = fullname(args.release)
+    try:
+        api.read_namespaced_service_account(f"{name}-spark", args.namespace)
+        template = api.read_namespaced_config_map(f"{name}-spark", args.namespace).data["executor-pod-template.yaml"]
+    except (ApiException, KeyError, TypeError) as err:
+        raise BadInput(
+            f"no mlrt release {args.release!r} in namespace {args.namespace} (service account "
+            f"{name}-spark / ConfigMap {name}-spark); install the chart or pass --release"
+        ) from err
+
+    app_map = f"{name}-app-{uuid.uuid4().hex[:8]}"
+    api.create_namespaced_config_map(
+        args.namespace,
+        client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name=app_map, labels={"app.kubernetes.io/part-of": "mlrt-submit"}),
+            data={app.name: app.read_text()},
+        ),
+    )
+    conf = {
+        "spark.kubernetes.namespace": args.namespace,
+        "spark.kubernetes.container.image": image,
+        "spark.kubernetes.authenticate.driver.serviceAccountName": f"{name}-spark",
+        # Pod Security "restricted" for the driver and its executors, from the release's template.
+        "spark.kubernetes.driver.podTemplateFile": "/tmp/mlrt/pod-template.yaml",
+        "spark.kubernetes.executor.podTemplateFile": "/tmp/mlrt/pod-template.yaml",
+        "spark.kubernetes.driver.label.mlrt.io/spark-role": "driver",
+        "spark.kubernetes.driver.volumes.configMap.app.mount.path": "/opt/mlrt/app",
+        "spark.kubernetes.driver.volumes.configMap.app.options.name": app_map,
+        **conf,
+    }
+    kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    notebook = f"mlrt/notebook:{versions.load()['MLRT_VERSION']}"
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "pod-template.yaml").write_text(template)
+        os.chmod(tmp, 0o755)
+        return subprocess.run(
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--network",
+                "host",
+                "-v",
+                f"{kubeconfig}:/home/mlrt/.kube/config:ro",
+                "-v",
+                f"{tmp}:/tmp/mlrt:ro",
+                notebook,
+                "spark-submit",
+                "--master",
+                f"k8s://{host}",
+                "--deploy-mode",
+                "cluster",
+                *submit_args(conf),
+                f"local:///opt/mlrt/app/{app.name}",
+                *app_args,
+            ]
+        ).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("target", choices=["compose", "k8s"])
+    parser.add_argument("app")
+    parser.add_argument("--conf", action="append", default=[])
+    parser.add_argument("--namespace", default="mlrt")
+    parser.add_argument("--release", default="mlrt")
+    parser.add_argument("--image")
+    parser.add_argument("--kubeconfig")
+    argv = sys.argv[1:] if argv is None else argv
+    app_args: list[str] = []
+    if "--" in argv:
+        app_args = argv[argv.index("--") + 1 :]
+        argv = argv[: argv.index("--")]
+    args = parser.parse_args(argv)
+    try:
+        app = check_app(args.app)
+        conf = parse_conf(args.conf)
+        if args.target == "compose":
+            return compose(app, conf, app_args)
+        return k8s(app, conf, app_args, args)
+    except BadInput as err:
+        print(f"submit: ERROR: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""The Helm chart and the kustomize overlays, rendered offline: schema-valid (strict), secure by default,
+least-privilege RBAC, network policies, bad values rejected with clear messages, no drift between the two."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+import k8s
+import versions
+
+VALUE_SETS = [None, *sorted(k8s.VALUE_SETS.glob("*.yaml"))]
+IDS = ["default"] + [p.stem for p in VALUE_SETS[1:]]
+WORKLOADS = {"Deployment", "StatefulSet", "Pod", "Job", "DaemonSet"}
+
+
+def rendered(values) -> list[dict]:
+    return k8s.documents(k8s.render([values] if values else None))
+
+
+def pod_specs(docs: list[dict]):
+    """(name, pod spec) of every workload, plus the Spark executor pod template from the ConfigMap."""
+    for doc in docs:
+        if doc["kind"] in WORKLOADS:
+            spec = doc["spec"] if doc["kind"] == "Pod" else doc["spec"]["template"]["spec"]
+            yield f"{doc['kind']}/{doc['metadata']['name']}", spec
+        if doc["kind"] == "ConfigMap" and "executor-pod-template.yaml" in doc.get("data", {}):
+            yield "executor pod template", yaml.safe_load(doc["data"]["executor-pod-template.yaml"])["spec"]
+
+
+@pytest.fixture(scope="module", params=VALUE_SETS, ids=IDS)
+def docs(request):
+    return rendered(request.param)
+
+
+def test_strict_schema_validation(docs):
+    out = k8s.kubeconform(yaml.safe_dump_all(docs))
+    assert "Invalid: 0, Errors: 0" in out, out
+
+
+def test_schema_validation_can_fail():
+    bad = "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {portz: []}\n"
+    with pytest.raises(RuntimeError, match="additional properties 'portz' not allowed"):
+        k8s.kubeconform(bad)
+
+
+def test_pod_security_restricted_everywhere(docs):
+    specs = list(pod_specs(docs))
+    assert any(name == "executor pod template" for name, _ in specs)
+    for name, spec in specs:
+        pod = spec.get("securityContext", {})
+        assert pod.get("runAsNonRoot") is True, f"{name}: runAsNonRoot"
+        assert pod.get("seccompProfile", {}).get("type") == "RuntimeDefault", f"{name}: seccomp"
+        for container in spec["containers"]:
+            sc = container.get("securityContext", {})
+            where = f"{name}/{container['name']}"
+            assert sc.get("allowPrivilegeEscalation") is False, f"{where}: allowPrivilegeEscalation"
+            assert sc.get("capabilities", {}).get("drop") == ["ALL"], f"{where}: capabilities"
+            assert sc.get("readOnlyRootFilesystem") is True, f"{where}: readOnlyRootFilesystem"
+            assert not sc.get("privileged"), f"{where}: privileged"
+            if name != "executor pod template":  # Spark sets executor requests/limits from its conf
+                assert container["resources"].get("requests") and container["resources"].get("limits"), where
+        assert not spec.get("hostNetwork") and not spec.get("hostPID"), name
+
+
+def test_rbac_is_namespaced_and_minimal(docs):
+    kinds = {doc["kind"] for doc in docs}
+    assert not kinds & {"ClusterRole", "ClusterRoleBinding"}, "nothing cluster-wide"
+    roles = [doc for doc in docs if doc["kind"] == "Role"]
+    assert len(roles) == 1
+    for rule in roles[0]["rules"]:
+        assert rule["apiGroups"] == [""]
+        assert set(rule["resources"]) <= {"pods", "services", "configmaps", "persistentvolumeclaims"}
+        assert "*" not in rule["verbs"] and "*" not in rule["resources"]
+    binding = next(doc for doc in docs if doc["kind"] == "RoleBinding")
+    assert binding["roleRef"]["kind"] == "Role"
+    assert all(s["namespace"] == k8s.NAMESPACE for s in binding["subjects"])
+    for name, spec in pod_specs(docs):
+        if spec.get("serviceAccountName") != binding["subjects"][0]["name"]:
+            assert spec.get("automountServiceAccountToken") is False, f"{name} gets an API token it does not need"
+
+
+def test_network_policies_default_deny_and_allow_spark(docs):
+    policies = {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == "NetworkPolicy"}
+    deny = policies["mlrt-default-deny"]["spec"]
+    assert deny["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in deny and "egress" not in deny
+    assert deny["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == k8s.RELEASE
+    driver_ports = {p["port"] for rule in policies["mlrt-driver"]["spec"]["ingress"] for p in rule["ports"]}
+    assert {7078, 7079, 8888} <= driver_ports
+    assert "mlrt-executor" in policies
+
+
+def test_every_workload_is_covered_by_the_default_deny(docs):
+    for doc in docs:
+        if doc["kind"] in {"Deployment", "StatefulSet"}:
+            labels = doc["spec"]["template"]["metadata"]["labels"]
+            assert labels["app.kubernetes.io/instance"] == k8s.RELEASE, doc["metadata"]["name"]
+
+
+def test_spark_defaults_come_from_the_shared_file(docs):
+    shared = (versions.ROOT / "images/spark/conf/spark-defaults.conf").read_text().strip()
+    conf = next(d for d in docs if d["kind"] == "ConfigMap" and "spark-defaults.conf" in d.get("data", {}))
+    assert shared in conf["data"]["spark-defaults.conf"]
+    assert f"spark.kubernetes.namespace                       {k8s.NAMESPACE}" in conf["data"]["spark-defaults.conf"]
+
+
+def render_notes(sets: list[str]) -> str:
+    """NOTES.txt as `helm install` prints it (helm template skips NOTES.txt, so render a renamed copy)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        chart = Path(tmp) / "mlrt"
+        shutil.copytree(k8s.CHART, chart)  # follows the files/ symlinks
+        (chart / "templates" / "NOTES.txt").rename(chart / "files" / "NOTES.txt")
+        (chart / "templates" / "notes.yaml").write_text(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
+            'data: {notes: {{ tpl (.Files.Get "files/NOTES.txt") . | quote }}}\n'
+        )
+        cmd = [
+            k8s.tool("helm"),
+            "template",
+            "x",
+            str(chart),
+            "--namespace",
+            "ns",
+            "--show-only",
+            "templates/notes.yaml",
+            "--kube-version",
+            versions.load()["KUBERNETES_VERSION"],
+        ]
+        for item in sets:
+            cmd += ["--set", item]
+        return yaml.safe_load(k8s.run(cmd))["data"]["notes"]
+
+
+def test_generated_secrets_are_random_and_not_in_notes():
+    docs = rendered(None)
+    secrets = [d for d in docs if d["kind"] == "Secret"]
+    values = [v for s in secrets for v in s["data"].values()]
+    assert len(values) == 2 and all(len(v) >= 32 for v in values) and len(set(values)) == 2
+    notes = render_notes(["jupyter.token=" + "s" * 24])
+    assert "s" * 24 not in notes and "port-forward" in notes and "jsonpath='{.data.token}'" in notes
+
+
+def test_chart_version_follows_versions_file():
+    chart = yaml.safe_load((k8s.CHART / "Chart.yaml").read_text())
+    version = versions.load()["MLRT_VERSION"]
+    assert chart["appVersion"] == version and chart["version"] == version
+
+
+def test_images_default_to_the_built_tag():
+    docs = rendered(None)
+    images = {
+        c["image"] for _, spec in pod_specs(docs) if "containers" in spec for c in spec["containers"] if "image" in c
+    }
+    tag = versions.load()["MLRT_VERSION"]
+    assert images and all(image.endswith(f":{tag}") for image in images), images
+
+
+@pytest.mark.parametrize(
+    "sets, message",
+    [
+        (["spark.executor.memory=2GB"], "/spark/executor/memory"),
+        (["jupyter.servce.port=1"], "additional properties 'servce' not allowed"),
+        (["image.tag=latest"], "/image/tag"),
+        (["spark.executor.instances=-1"], "/spark/executor/instances"),
+        (["jupyter.token=short"], "/jupyter/token"),
+        (["eventLog.accessMode=ReadOnlyMany"], "/eventLog/accessMode"),
+        (["spark.conf.executor\\.memory=1g"], "'executor.memory' does not match pattern '^spark"),
+        (["networkPolicy.apiServerCIDR=everywhere"], "/networkPolicy/apiServerCIDR"),
+    ],
+)
+def test_bad_values_are_rejected_with_the_field_named(sets, message):
+    with pytest.raises(RuntimeError) as err:
+        k8s.render(sets=sets)
+    assert "values don't meet the specifications of the schema" in str(err.value)
+    assert message in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("overlay", [p.name for p in k8s.overlays()])
+def test_kustomize_overlays_are_valid_and_secure(overlay):
+    text = k8s.kustomize_build(k8s.KUSTOMIZE / "overlays" / overlay)
+    assert "Invalid: 0, Errors: 0" in k8s.kubeconform(text)
+    docs = k8s.documents(text)
+    assert {d["metadata"]["namespace"] for d in docs} == {k8s.NAMESPACE}
+    assert {d["metadata"]["name"] for d in docs if d["kind"] == "Secret"} == {"mlrt-jupyter", "mlrt-spark-auth"}
+    test_pod_security_restricted_everywhere(docs)
+    test_rbac_is_namespaced_and_minimal(docs)
+    test_network_policies_default_deny_and_allow_spark(docs)
+
+
+def test_kustomize_base_does_not_drift_from_the_chart():
+    assert k8s.BASE.read_text() == k8s.kustomize_base_text(), "run `make k8s-kustomize-base`"
+
+
+def test_kustomize_and_chart_agree_on_every_object():
+    chart = {
+        (d["kind"], d["metadata"]["name"])
+        for d in rendered(None)
+        if "helm.sh/hook" not in (d["metadata"].get("annotations") or {})
+    }
+    kustomized = {
+        (d["kind"], d["metadata"]["name"])
+        for d in k8s.documents(k8s.kustomize_build(k8s.KUSTOMIZE / "overlays" / "prod"))
+    }
+    assert chart == kustomized
+
+
+def test_no_latest_tags_anywhere():
+    for values in VALUE_SETS:
+        text = k8s.render([values] if values else None)
+        assert not re.search(r"image: \S+:latest\b", text)

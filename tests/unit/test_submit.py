@@ -1,0 +1,66 @@
+"""spark-submit wrapper: bad input is refused with a message naming the fix, before anything is created."""
+
+from __future__ import annotations
+
+import pytest
+import submit
+
+
+@pytest.fixture
+def app(tmp_path):
+    path = tmp_path / "job.py"
+    path.write_text("print('hi')\n")
+    return path
+
+
+def run(capsys, *argv):
+    code = submit.main(list(argv))
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("target", ["compose", "k8s"])
+def test_missing_application_file(capsys, tmp_path, target):
+    code, err = run(capsys, target, str(tmp_path / "nope.py"))
+    assert code == 2 and "does not exist" in err
+
+
+def test_not_a_python_file(capsys, tmp_path):
+    jar = tmp_path / "app.jar"
+    jar.write_text("x")
+    code, err = run(capsys, "compose", str(jar))
+    assert code == 2 and "not a .py file" in err
+
+
+@pytest.mark.parametrize("conf", ["executor.memory=2g", "spark.executor.memory", "spark.executor.memory="])
+def test_invalid_conf(capsys, app, conf):
+    code, err = run(capsys, "k8s", str(app), "--conf", conf)
+    assert code == 2 and "spark.some.key=value" in err
+
+
+def test_no_kubeconfig(capsys, app, tmp_path, monkeypatch):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    code, err = run(capsys, "k8s", str(app), "--image", "registry.example.org/mlrt/ml:1")
+    assert code == 2 and "no kubeconfig" in err and "KUBECONFIG" in err
+
+
+def test_unreachable_cluster(capsys, app, tmp_path, monkeypatch):
+    config = tmp_path / "config"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {token: t}}]\n"
+    )
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    code, err = run(capsys, "k8s", str(app), "--image", "registry.example.org/mlrt/ml:1")
+    assert code == 2 and "cannot reach the Kubernetes API at https://127.0.0.1:1" in err
+
+
+def test_default_image_must_be_built(capsys, app, monkeypatch):
+    monkeypatch.setattr(submit.versions, "load", lambda: {"MLRT_VERSION": "not-built-0"})
+    code, err = run(capsys, "k8s", str(app))
+    assert code == 2 and "mlrt/ml:not-built-0 is not present" in err and "make build" in err
+
+
+def test_release_fullname_matches_the_chart():
+    assert submit.fullname("mlrt") == "mlrt"
+    assert submit.fullname("team-a") == "team-a-mlrt"
