@@ -10,7 +10,7 @@ COMPOSE := docker compose
 SMOKE_ARGS ?=
 
 .PHONY: help bootstrap venv lock lock-check lint unit build test-images manifest manifest-check env up down smoke \
-	test-cluster test clean-volumes k8s-tools k8s-validate k8s-kustomize-base submit
+	test-cluster test clean-volumes k8s-tools k8s-validate k8s-kustomize-base k8s-docs submit
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ k8s-validate: venv k8s-tools ## helm lint + strict offline schema checks + secur
 
 k8s-kustomize-base: venv k8s-tools ## regenerate k8s/kustomize/base/mlrt.yaml from the chart
 	$(VPY) scripts/k8s.py kustomize-base
+
+k8s-docs: venv ## regenerate docs/kubernetes-values.md from the chart's values schema
+	$(VPY) scripts/k8s.py values-doc
 
 submit: venv ## spark-submit APP=path.py to TARGET=compose (default) or k8s; CONF="spark.x=y ..."
 	$(VPY) scripts/submit.py $(or $(TARGET),compose) $(APP) $(foreach c,$(CONF),--conf $(c))

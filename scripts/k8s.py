@@ -4,6 +4,7 @@
   python scripts/k8s.py validate               helm lint + strict kubeconform of every value set and overlay
   python scripts/k8s.py kustomize-base         regenerate k8s/kustomize/base/mlrt.yaml from the chart
   python scripts/k8s.py drift                  exit 1 when the kustomize base differs from the chart
+  python scripts/k8s.py values-doc             regenerate docs/kubernetes-values.md from values.schema.json
 
 helm, kustomize and kubeconform are built by scripts/install-k8s-tools.sh into .cache/tools/bin; the
 Kubernetes schemas come from scripts/k8s_schemas.py (KUBERNETES_VERSION in versions.env).
@@ -120,6 +121,37 @@ def overlays() -> list[Path]:
     return sorted(p for p in (KUSTOMIZE / "overlays").iterdir() if p.is_dir())
 
 
+VALUES_DOC = ROOT / "docs" / "kubernetes-values.md"
+
+
+def values_doc_text() -> str:
+    """A reference of every value: path, type/constraints, default (values.yaml) and description (schema)."""
+    import json
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    rows = []
+
+    def walk(node: dict, path: list[str], default) -> None:
+        if node.get("type") == "object" and "properties" in node:
+            for key, sub in node["properties"].items():
+                walk(sub, [*path, key], (default or {}).get(key) if isinstance(default, dict) else None)
+            return
+        kind = node.get("type") or ("one of " + ", ".join(map(str, node["enum"])) if "enum" in node else "any")
+        if "pattern" in node:
+            kind = f"{kind}, matching `{node['pattern']}`"
+        if "minimum" in node or "maximum" in node:
+            kind = f"{kind} in [{node.get('minimum', '')}, {node.get('maximum', '')}]"
+        shown = json.dumps(default) if default not in (None, "") else "\"\""
+        cells = [f"`{'.'.join(path)}`", kind.replace("|", "\\|"), f"`{shown}`", node.get("description", "")]
+        rows.append("| " + " | ".join(cells) + " |")
+
+    walk(schema, [], defaults)
+    return ("# Helm values reference\n\nGenerated from `k8s/helm/mlrt/values.schema.json` and `values.yaml` by "
+            "`make k8s-docs`; do not edit. Helm rejects values that break these rules, naming the field.\n\n"
+            "| value | type | default | description |\n|---|---|---|---|\n" + "\n".join(rows) + "\n")
+
+
 def validate() -> None:
     print(run([tool("helm"), "lint", str(CHART), "--kube-version", versions.load()["KUBERNETES_VERSION"]]).strip())
     sets = [None, *sorted(VALUE_SETS.glob("*.yaml"))]
@@ -138,6 +170,7 @@ def main() -> None:
     sub.add_parser("validate")
     sub.add_parser("kustomize-base")
     sub.add_parser("drift")
+    sub.add_parser("values-doc")
     args = parser.parse_args()
     try:
         if args.command == "render":
@@ -147,6 +180,9 @@ def main() -> None:
         elif args.command == "kustomize-base":
             BASE.write_text(kustomize_base_text())
             print(f"k8s: wrote {BASE.relative_to(ROOT)}", file=sys.stderr)
+        elif args.command == "values-doc":
+            VALUES_DOC.write_text(values_doc_text())
+            print(f"k8s: wrote {VALUES_DOC.relative_to(ROOT)}", file=sys.stderr)
         elif BASE.read_text() != kustomize_base_text():
             sys.exit(f"k8s: {BASE.relative_to(ROOT)} drifted from the chart; run `make k8s-kustomize-base`")
         else:

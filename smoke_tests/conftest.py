@@ -25,6 +25,18 @@ def registered_executors(spark) -> list[str]:
     return [h for h in hosts if not h.startswith(driver)]
 
 
+@pytest.fixture(autouse=True)
+def pickle_test_functions_by_value(request):
+    """Executors cannot import the test modules: ship functions defined in them by value (pyspark, horovod
+    and the other launchers pickle functions with cloudpickle)."""
+    import cloudpickle
+    from pyspark import cloudpickle as spark_cloudpickle
+
+    for pickler in (cloudpickle, spark_cloudpickle):
+        if request.module.__name__ not in getattr(pickler.cloudpickle, "_PICKLE_BY_VALUE_MODULES", set()):
+            pickler.register_pickle_by_value(request.module)
+
+
 @pytest.fixture(scope="session")
 def spark():
     from pyspark.sql import SparkSession

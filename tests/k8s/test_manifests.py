@@ -213,3 +213,7 @@ def test_no_latest_tags_anywhere():
     for values in VALUE_SETS:
         text = k8s.render([values] if values else None)
         assert not re.search(r"image: \S+:latest\b", text)
+
+
+def test_values_reference_is_current():
+    assert k8s.VALUES_DOC.read_text() == k8s.values_doc_text(), "run `make k8s-docs`"
