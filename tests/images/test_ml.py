@@ -66,6 +66,15 @@ def test_horovod_runner_api_is_importable(image):
     assert out.returncode != 0 and "np=0 is not allowed" in out.stderr
 
 
+def test_horovod_is_an_installed_distribution(image):
+    script = (
+        "from importlib import metadata; import sysconfig, pathlib;"
+        "site = pathlib.Path(sysconfig.get_paths()['purelib']);"
+        "print(metadata.version('horovod'), (site / 'METADATA').exists())"
+    )
+    assert run(image, "python", "-c", script).split()[-2:] == [PINS["HOROVOD_VERSION"], "False"]
+
+
 def test_horovod_libraries_are_stripped(image):
     sizes = run(image, "bash", "-c", "find /opt/mlrt/venv -path '*horovod*' -name '*.so' -printf '%s\\n'")
     assert sizes.split() and max(int(s) for s in sizes.split()) < 20_000_000, f"unstripped horovod: {sizes}"
