@@ -142,14 +142,16 @@ def values_doc_text() -> str:
             kind = f"{kind}, matching `{node['pattern']}`"
         if "minimum" in node or "maximum" in node:
             kind = f"{kind} in [{node.get('minimum', '')}, {node.get('maximum', '')}]"
-        shown = json.dumps(default) if default not in (None, "") else "\"\""
+        shown = json.dumps(default) if default not in (None, "") else '""'
         cells = [f"`{'.'.join(path)}`", kind.replace("|", "\\|"), f"`{shown}`", node.get("description", "")]
         rows.append("| " + " | ".join(cells) + " |")
 
     walk(schema, [], defaults)
-    return ("# Helm values reference\n\nGenerated from `k8s/helm/mlrt/values.schema.json` and `values.yaml` by "
-            "`make k8s-docs`; do not edit. Helm rejects values that break these rules, naming the field.\n\n"
-            "| value | type | default | description |\n|---|---|---|---|\n" + "\n".join(rows) + "\n")
+    return (
+        "# Helm values reference\n\nGenerated from `k8s/helm/mlrt/values.schema.json` and `values.yaml` by "
+        "`make k8s-docs`; do not edit. Helm rejects values that break these rules, naming the field.\n\n"
+        "| value | type | default | description |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
+    )
 
 
 def validate() -> None:
