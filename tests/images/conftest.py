@@ -3,6 +3,7 @@ it tests, and its tests run against that image and every image built on top of i
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -35,6 +36,17 @@ def run(image: str, *command: str, entrypoint: str | None = None, check: bool = 
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed in {image} ({result.returncode}):\n{result.stderr[-2000:]}")
     return result.stdout if check else result
+
+
+def inspect(image: str, field: str):
+    """One field of `docker image inspect` (e.g. ".Config.User"), decoded from JSON."""
+    out = subprocess.run(
+        ["docker", "image", "inspect", "-f", "{{json " + field + "}}", image],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import tarfile
 from pathlib import Path
 
-from .conftest import PINS, run
+from .conftest import PINS, inspect, run
 
 IMAGE = "base"
 COMPILERS = ("gcc", "g++", "cc", "c++", "make", "clang")
@@ -16,10 +15,8 @@ COMPILERS = ("gcc", "g++", "cc", "c++", "make", "clang")
 
 def test_runs_as_the_non_root_user(image):
     assert run(image, "id", "-u").strip() == "185"
-    config = json.loads(
-        subprocess.run(["docker", "image", "inspect", image], capture_output=True, text=True, check=True).stdout
-    )[0]["Config"]
-    assert config["User"] in ("185", "mlrt"), f"image USER is {config['User']!r}"
+    user = inspect(image, ".Config.User")
+    assert user in ("185", "mlrt"), f"image USER is {user!r}"
 
 
 def test_python_is_the_pinned_one_in_the_venv(image):
@@ -36,14 +33,7 @@ def test_packaging_tools_are_pinned(image):
 
 
 def test_tini_is_pid_one(image):
-    entrypoint = json.loads(
-        subprocess.run(
-            ["docker", "image", "inspect", "-f", "{{json .Config.Entrypoint}}", image],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )
+    entrypoint = inspect(image, ".Config.Entrypoint")
     assert entrypoint[0] == "/usr/bin/tini"
     assert run(image, "cat", "/proc/1/cmdline").split("\0")[0] == "/usr/bin/tini"
 
@@ -73,14 +63,7 @@ SCANNED_LAYERS: set[str] = set()  # layer directories already searched (child im
 
 def layer_dirs(image: str) -> list[Path] | None:
     """The image's layer directories on an overlay2 engine running on this host, or None."""
-    data = json.loads(
-        subprocess.run(
-            ["docker", "image", "inspect", "-f", "{{json .GraphDriver}}", image],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )
+    data = inspect(image, ".GraphDriver")
     if data.get("Name") != "overlay2":
         return None
     dirs = [data["Data"]["UpperDir"], *filter(None, data["Data"].get("LowerDir", "").split(":"))]
