@@ -84,6 +84,27 @@ def build_command(name: str, pins: dict[str, str], ca: Path | None) -> list[str]
     return cmd + [str(context)]
 
 
+TAG_PROBE = (
+    "import platform\n"
+    "parts = ['python' + '.'.join(platform.python_version_tuple()[:2])]\n"
+    "try:\n    import pyspark\n    parts.append('spark' + pyspark.__version__)\nexcept ImportError:\n    pass\n"
+    "print('-'.join(parts))"
+)
+
+
+def computed_tags(name: str, pins: dict[str, str]) -> list[str]:
+    """Extra tags taken from what the built image reports (as docker-stacks' taggers do), e.g.
+    mlrt/spark:0.1.0-python3.11-spark4.1.4."""
+    image = ref(name, pins)
+    out = subprocess.run(
+        ["docker", "run", "--rm", "--entrypoint", "python", image, "-c", TAG_PROBE],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return [f"{image}-{out}"]
+
+
 def with_parents(names: list[str]) -> list[str]:
     wanted: set[str] = set()
     for name in names:
@@ -105,7 +126,10 @@ def build(names: list[str]) -> None:
         started = time.monotonic()
         log(f"building {ref(name, pins)}")
         subprocess.run(build_command(name, pins, ca), check=True)
-        log(f"built {ref(name, pins)} in {time.monotonic() - started:.0f}s")
+        tags = computed_tags(name, pins)
+        for tag in tags:
+            subprocess.run(["docker", "tag", ref(name, pins), tag], check=True)
+        log(f"built {ref(name, pins)} in {time.monotonic() - started:.0f}s (also tagged {', '.join(tags)})")
 
 
 def main() -> None:

@@ -112,3 +112,15 @@ def test_host_ca_bundle_is_in_no_layer(image, tmp_path):
     for layer, name, data in files_of(image, tmp_path):
         for needle in needles:
             assert needle not in data, f"a build CA certificate is in layer {layer}: {name}"
+
+
+def test_computed_tag_names_what_the_image_runs(image):
+    """`make build` also tags each image with what running it reports (Python, and Spark where present)."""
+    import images as build
+
+    name = image.split("/", 1)[1].split(":", 1)[0]
+    tags = build.computed_tags(name, PINS)
+    assert tags == [
+        f"{image}-python{PINS['PYTHON_VERSION']}" + ("" if name == "base" else f"-spark{PINS['SPARK_VERSION']}")
+    ]
+    assert inspect(tags[0], ".Id") == inspect(image, ".Id"), f"{tags[0]} is not the same image as {image}"
