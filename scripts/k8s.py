@@ -51,16 +51,14 @@ def run(cmd: list[str], stdin: str | None = None) -> str:
     return result.stdout
 
 
-def render(
-    values: list[Path] | None = None, sets: list[str] | None = None, release: str = RELEASE, namespace: str = NAMESPACE
-) -> str:
+def render(values: list[Path] | None = None, sets: list[str] | None = None) -> str:
     cmd = [
         tool("helm"),
         "template",
-        release,
+        RELEASE,
         str(CHART),
         "--namespace",
-        namespace,
+        NAMESPACE,
         "--kube-version",
         versions.load()["KUBERNETES_VERSION"],
     ]
@@ -90,12 +88,17 @@ def kubeconform(manifests: str) -> str:
     )
 
 
+def is_helm_test(doc: dict) -> bool:
+    """Objects only `helm test` uses (hooks); kustomize has no equivalent."""
+    return "helm.sh/hook" in (doc["metadata"].get("annotations") or {})
+
+
 def kustomize_base_text() -> str:
     """The chart rendered with default values, minus what kustomize makes itself (Secrets, via
     secretGenerator) and what only `helm test` uses."""
     kept = []
     for doc in documents(render()):
-        if doc["kind"] == "Secret" or "helm.sh/hook" in (doc["metadata"].get("annotations") or {}):
+        if doc["kind"] == "Secret" or is_helm_test(doc):
             continue
         kept.append(doc)
     header = (

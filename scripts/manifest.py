@@ -41,7 +41,7 @@ def probe(image: str) -> dict:
 def render(pins: dict[str, str]) -> str:
     executor = probe(images.ref("ml", pins))
     driver = probe(images.ref("notebook", pins))
-    exec_pkgs = dict(executor["packages"])
+    executor_names = {name for name, _ in executor["packages"]}
     lines = [
         f"# mlrt {pins['MLRT_VERSION']} runtime manifest",
         "",
@@ -60,7 +60,7 @@ def render(pins: dict[str, str]) -> str:
         "|---|---|---|",
     ]
     for name, version in driver["packages"]:
-        where = "ml, notebook" if name in exec_pkgs else "notebook"
+        where = "ml, notebook" if name in executor_names else "notebook"
         lines.append(f"| {name} | {version} | {where} |")
     lines += ["", f"## JVM jars in $SPARK_HOME/jars ({len(executor['jars'])})", ""]
     lines += [f"- {jar}" for jar in executor["jars"]]

@@ -68,11 +68,15 @@ def compose(app: Path, conf: dict[str, str], app_args: list[str]) -> int:
     ).returncode
 
 
-def k8s_client(kubeconfig: str | None):
+def kubeconfig_path(given: str | None) -> str:
+    """--kubeconfig, else the first file of KUBECONFIG, else ~/.kube/config."""
+    return (given or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")).split(":")[0]
+
+
+def k8s_client(path: str):
     from kubernetes import client, config
 
-    path = kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
-    if not Path(path.split(":")[0]).is_file():
+    if not Path(path).is_file():
         raise BadInput(
             f"no kubeconfig at {path}; set KUBECONFIG or pass --kubeconfig (make k8s-up creates one "
             "for the local test cluster)"
@@ -102,13 +106,15 @@ def k8s(app: Path, conf: dict[str, str], app_args: list[str], args: argparse.Nam
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
-    image = args.image or f"mlrt/ml:{versions.load()['MLRT_VERSION']}"
+    version = versions.load()["MLRT_VERSION"]
+    image = args.image or f"mlrt/ml:{version}"
     if not args.image and subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode:
         raise BadInput(
             f"image {image} is not present here; run `make build` (and load it into the cluster's "
             "nodes) or pass --image with an image your cluster can pull"
         )
-    api, host = k8s_client(args.kubeconfig)
+    kubeconfig = kubeconfig_path(args.kubeconfig)
+    api, host = k8s_client(kubeconfig)
     try:
         api.read_namespace(args.namespace)
     except ApiException as err:
@@ -146,8 +152,7 @@ def k8s(app: Path, conf: dict[str, str], app_args: list[str], args: argparse.Nam
         "spark.kubernetes.driver.volumes.configMap.app.options.name": app_map,
         **conf,
     }
-    kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
-    notebook = f"mlrt/notebook:{versions.load()['MLRT_VERSION']}"
+    notebook = f"mlrt/notebook:{version}"
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "pod-template.yaml").write_text(template)
         os.chmod(tmp, 0o755)

@@ -197,11 +197,7 @@ def test_kustomize_base_does_not_drift_from_the_chart():
 
 
 def test_kustomize_and_chart_agree_on_every_object():
-    chart = {
-        (d["kind"], d["metadata"]["name"])
-        for d in rendered(None)
-        if "helm.sh/hook" not in (d["metadata"].get("annotations") or {})
-    }
+    chart = {(d["kind"], d["metadata"]["name"]) for d in rendered(None) if not k8s.is_helm_test(d)}
     kustomized = {
         (d["kind"], d["metadata"]["name"])
         for d in k8s.documents(k8s.kustomize_build(k8s.KUSTOMIZE / "overlays" / "prod"))
