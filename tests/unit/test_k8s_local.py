@@ -1,0 +1,95 @@
+"""The local test cluster's wrapper module and cluster script (no cluster needed)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import k8s_build
+import k8s_cluster
+import versions
+
+KUBE_GOMOD = """module k8s.io/kubernetes
+
+go 1.24.0
+
+godebug default=go1.24
+
+require (
+\tk8s.io/api v0.0.0
+\tk8s.io/client-go v0.0.0
+)
+
+replace (
+\tk8s.io/api => ./staging/src/k8s.io/api
+\tk8s.io/client-go => ./staging/src/k8s.io/client-go
+\tgithub.com/other/module => github.com/other/module v1.2.3
+)
+"""
+
+
+def test_staging_modules_are_read_from_the_release_gomod():
+    assert k8s_build.staging_modules(KUBE_GOMOD) == ["k8s.io/api", "k8s.io/client-go"]
+    assert k8s_build.godebug_line(KUBE_GOMOD) == "godebug default=go1.24"
+
+
+def test_render_gomod_replaces_each_staging_module_with_its_published_version():
+    pins = {"KUBERNETES_VERSION": "v1.34.4", "ETCD_VERSION": "v3.6.4", "COREDNS_VERSION": "v1.12.4"}
+    text = k8s_build.render_gomod(KUBE_GOMOD, pins)
+    assert "\tk8s.io/api => k8s.io/api v0.34.4" in text
+    assert "\tk8s.io/client-go => k8s.io/client-go v0.34.4" in text
+    assert "github.com/other" not in text
+    assert "godebug default=go1.24" in text and "\tk8s.io/kubernetes v1.34.4" in text
+
+
+def test_bad_kubernetes_version_is_named():
+    with pytest.raises(k8s_build.BuildError, match="v1.34.4"):
+        k8s_build.staging_version("1.34")
+
+
+def test_missing_godebug_line_is_an_error():
+    with pytest.raises(k8s_build.BuildError, match="godebug"):
+        k8s_build.godebug_line("module x\n")
+
+
+def test_ldflags_stamp_the_version_that_the_api_server_reports():
+    flags = k8s_build.ldflags("v1.34.4")
+    assert "-X k8s.io/component-base/version.gitVersion=v1.34.4" in flags
+    assert "-X k8s.io/component-base/version.gitMinor=34" in flags
+    assert "-X k8s.io/client-go/pkg/version.gitVersion=v1.34.4" in flags
+
+
+def test_committed_gomod_matches_versions_env():
+    """k8s/local/go.mod requires exactly the pinned Kubernetes, etcd and CoreDNS, and 31 staging replaces."""
+    pins = versions.load()
+    text = (k8s_build.MODULE_DIR / "go.mod").read_text()
+    assert f"\tk8s.io/kubernetes {pins['KUBERNETES_VERSION']}\n" in text
+    assert f"\tgo.etcd.io/etcd/server/v3 {pins['ETCD_VERSION']}\n" in text
+    assert f"\tgithub.com/coredns/coredns {pins['COREDNS_VERSION']}\n" in text
+    staged = k8s_build.staging_version(pins["KUBERNETES_VERSION"])
+    replaces = re.findall(r"^\t(k8s\.io/\S+) => (\S+) (\S+)$", text, re.M)
+    assert len(replaces) == 31 and all(a == b and v == staged for a, b, v in replaces)
+
+
+def test_cluster_needs_root_or_a_reachable_cluster(monkeypatch):
+    monkeypatch.setattr(k8s_cluster.os, "geteuid", lambda: 1000)
+    with pytest.raises(k8s_cluster.ClusterError, match="as root"):
+        k8s_cluster.ensure_root()
+
+
+def test_unreachable_kubeconfig_is_not_reused(tmp_path, monkeypatch):
+    config = tmp_path / "config"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n"
+        "current-context: x\n"
+    )
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    assert k8s_cluster.user_kubeconfig() == config
+    assert not k8s_cluster.reachable(config)
+
+
+def test_kubeadm_config_names_the_stable_node_address():
+    text = k8s_cluster.kubeadm_config(versions.load())
+    assert f"advertiseAddress: {k8s_cluster.NODE_IP}" in text and "kubernetesVersion: v1.34.4" in text
