@@ -10,7 +10,8 @@ COMPOSE := docker compose
 SMOKE_ARGS ?=
 
 .PHONY: help bootstrap venv lock lock-check lint unit build test-images manifest manifest-check env up down smoke \
-	test-cluster test clean-volumes k8s-tools k8s-validate k8s-kustomize-base k8s-docs submit
+	test-cluster test clean-volumes k8s-tools k8s-validate k8s-kustomize-base k8s-docs submit \
+	k8s-gomod k8s-up k8s-down k8s-status k8s-e2e
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -65,6 +66,23 @@ k8s-kustomize-base: venv k8s-tools ## regenerate k8s/kustomize/base/mlrt.yaml fr
 k8s-docs: venv ## regenerate docs/kubernetes-values.md from the chart's values schema
 	$(VPY) scripts/k8s.py values-doc
 
+k8s-gomod: ## regenerate k8s/local/go.mod (the local test cluster's wrapper module) from k8s.io/kubernetes's go.mod
+	$(PYTHON) scripts/k8s_build.py gomod
+
+k8s-up: venv build ## use the cluster KUBECONFIG points to, else start the local test cluster (builds it from Go modules)
+	$(VPY) scripts/k8s_cluster.py up
+
+k8s-down: venv ## stop the local test cluster and delete its state (built binaries and imported images are kept)
+	$(VPY) scripts/k8s_cluster.py down
+
+k8s-status: venv ## which local test cluster processes run
+	$(VPY) scripts/k8s_cluster.py status
+
+k8s-e2e: venv build k8s-tools ## end-to-end on Kubernetes: helm install, Jupyter, smoke tests, helm test, spark-submit, kustomize
+	@kubeconfig=$$($(VPY) scripts/k8s_cluster.py up) && bins=$$($(VPY) scripts/k8s_build.py build) && \
+	  KUBECONFIG=$$kubeconfig MLRT_KUBECTL=$$bins/kubectl MLRT_HELM=$(CURDIR)/.cache/tools/bin/helm \
+	  $(VPY) -m pytest tests/e2e -v -s
+
 submit: venv ## spark-submit APP=path.py to TARGET=compose (default) or k8s; CONF="spark.x=y ..."
 	$(VPY) scripts/submit.py $(or $(TARGET),compose) $(APP) $(foreach c,$(CONF),--conf $(c))
 
@@ -85,10 +103,13 @@ smoke: ## run the smoke tests in the driver (jupyter) container against the runn
 test-cluster: venv ## host-side checks of the running cluster (ports, JupyterLab login over HTTP)
 	$(VPY) -m pytest tests/cluster
 
-test: lint unit k8s-validate test-images manifest-check ## everything: static checks, unit tests, build, image tests, cluster smoke tests
+test: lint unit k8s-validate test-images manifest-check ## everything: static checks, unit tests, build, image tests, compose and Kubernetes e2e
 	@$(MAKE) --no-print-directory up && \
 	  $(MAKE) --no-print-directory smoke test-cluster; \
-	  status=$$?; $(MAKE) --no-print-directory down; exit $$status
+	  status=$$?; $(MAKE) --no-print-directory down; [ $$status = 0 ] || exit $$status; \
+	  running=$$($(VPY) scripts/k8s_cluster.py status >/dev/null 2>&1 && echo yes); \
+	  $(MAKE) --no-print-directory k8s-e2e; status=$$?; \
+	  [ -n "$$running" ] || $(MAKE) --no-print-directory k8s-down; exit $$status
 
 clean-volumes: down ## delete the cluster's volumes (notebooks and event logs are lost)
 	$(COMPOSE) down --volumes

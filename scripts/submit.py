@@ -155,6 +155,10 @@ def k8s(app: Path, conf: dict[str, str], app_args: list[str], args: argparse.Nam
     notebook = f"mlrt/notebook:{version}"
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "pod-template.yaml").write_text(template)
+        # The client runs as the image's non-root user: give it a readable copy of the kubeconfig (the
+        # original is often mode 600), in a directory removed when the submission returns.
+        (Path(tmp) / "kubeconfig").write_text(Path(kubeconfig).read_text())
+        os.chmod(Path(tmp) / "kubeconfig", 0o644)
         os.chmod(tmp, 0o755)
         return subprocess.run(
             [
@@ -164,9 +168,9 @@ def k8s(app: Path, conf: dict[str, str], app_args: list[str], args: argparse.Nam
                 "--network",
                 "host",
                 "-v",
-                f"{kubeconfig}:/home/mlrt/.kube/config:ro",
-                "-v",
                 f"{tmp}:/tmp/mlrt:ro",
+                "-e",
+                "KUBECONFIG=/tmp/mlrt/kubeconfig",
                 notebook,
                 "spark-submit",
                 "--master",

@@ -1,0 +1,720 @@
+"""A Kubernetes cluster for the end-to-end tests: reuse the one the kubeconfig points to, else run a local one.
+
+  python scripts/k8s_cluster.py up         # print the kubeconfig to use (starting the local cluster if needed)
+  python scripts/k8s_cluster.py down       # stop the local cluster and delete its state (images are kept)
+  python scripts/k8s_cluster.py status
+
+Reuse: when $KUBECONFIG (or ~/.kube/config) names a cluster whose API answers, that cluster is used as is
+(kind, k3d, minikube, a cloud cluster); its nodes must be able to run the mlrt images (`make build` and load
+them, or push them to a registry and set MLRT_IMAGE_REGISTRY for the tests).
+
+Local: a single node on this host, as root, built from Go modules by scripts/k8s_build.py: etcd, kube-apiserver,
+kube-controller-manager, kube-scheduler, kubelet, kube-proxy (iptables) and CoreDNS run as host processes;
+containerd, runc and the CNI plugins (ptp, host-local, portmap, loopback, as kind uses) come from Debian; the
+pause image and the project's images are imported into the node's containerd. kubeadm writes the PKI and
+kubeconfigs. PersistentVolumeClaims are served from a pool of hostPath volumes (storage class `mlrt-local`).
+Everything lives under /var/lib/mlrt-k8s (state, logs) and /run/mlrt-k8s (sockets, pids).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import k8s_build  # noqa: E402
+import versions  # noqa: E402
+
+ROOT = versions.ROOT
+STATE = Path(os.environ.get("MLRT_K8S_STATE", "/var/lib/mlrt-k8s"))
+RUN = Path(os.environ.get("MLRT_K8S_RUN", "/run/mlrt-k8s"))
+LOGS = STATE / "logs"
+PKI = STATE / "pki"
+KUBECONFIG = STATE / "admin.conf"
+# The node's address: a /32 on the loopback device, the same on every machine (certificates stay valid).
+NODE_IP = os.environ.get("MLRT_K8S_NODE_IP", "10.250.0.1")
+NODE_NAME = "mlrt-node"
+POD_CIDR = "10.244.0.0/16"
+NODE_POD_CIDR = "10.244.0.0/24"
+SERVICE_CIDR = "10.96.0.0/16"
+CLUSTER_DOMAIN = "cluster.local"
+CONTAINERD_SOCK = RUN / "containerd.sock"
+CNI_BIN = Path("/usr/lib/cni")
+DEBIAN_PACKAGES = {  # binary -> Debian package
+    "containerd": "containerd",
+    "runc": "runc",
+    "iptables": "iptables",
+    "conntrack": "conntrack",
+    str(CNI_BIN / "ptp"): "containernetworking-plugins",
+}
+STORAGE_CLASS = "mlrt-local"
+VOLUME_POOL = 8
+VOLUME_SIZE = "50Gi"
+# Start order; `down` stops them in reverse.
+COMPONENTS = (
+    "containerd",
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kube-proxy",
+    "coredns",
+)
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+def log(message: str) -> None:
+    print(f"k8s_cluster: {message}", file=sys.stderr, flush=True)
+
+
+def run(*cmd: str | Path, check: bool = True, capture: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    proc = subprocess.run([str(c) for c in cmd], text=True, capture_output=capture, **kwargs)
+    if check and proc.returncode:
+        raise ClusterError(
+            f"`{' '.join(map(str, cmd))}` failed (exit {proc.returncode}): {(proc.stderr or '')[-2000:]}"
+        )
+    return proc
+
+
+# --- reuse -------------------------------------------------------------------------------------------------
+
+
+def user_kubeconfig() -> Path | None:
+    path = (os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")).split(":")[0]
+    return Path(path) if path and Path(path).is_file() else None
+
+
+def reachable(kubeconfig: Path) -> bool:
+    try:
+        from kubernetes import client, config
+
+        api = config.new_client_from_config(config_file=str(kubeconfig))
+        client.VersionApi(api).get_code(_request_timeout=5)
+        return True
+    except Exception:
+        return False
+
+
+# --- host preparation -------------------------------------------------------------------------------------
+
+
+def ensure_root() -> None:
+    if os.geteuid() != 0:
+        raise ClusterError(
+            "no reachable cluster in KUBECONFIG, and the local test cluster must run as root "
+            "(it starts containerd and kubelet); re-run as root or point KUBECONFIG at a cluster"
+        )
+
+
+def ensure_packages() -> None:
+    missing = sorted(
+        {pkg for binary, pkg in DEBIAN_PACKAGES.items() if not shutil.which(binary) and not Path(binary).exists()}
+    )
+    if not missing:
+        return
+    if not shutil.which("apt-get"):
+        raise ClusterError(f"missing {', '.join(missing)}; install them (a Debian-like host installs them itself)")
+    log(f"installing Debian packages: {' '.join(missing)}")
+    run("apt-get", "update", "-qq")
+    run(
+        "apt-get",
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        *missing,
+        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
+    )
+
+
+def prepare_host() -> None:
+    for key in ("net/ipv4/ip_forward", "net/ipv4/conf/all/route_localnet"):
+        Path("/proc/sys", key).write_text("1\n")
+    addresses = run("ip", "-4", "-o", "addr", "show", "dev", "lo").stdout
+    if f" {NODE_IP}/" not in addresses:
+        run("ip", "addr", "add", f"{NODE_IP}/32", "dev", "lo")
+    # Docker sets the FORWARD policy to DROP; let pod traffic through (DOCKER-USER is consulted first).
+    chain = "DOCKER-USER" if run("iptables", "-n", "-L", "DOCKER-USER", check=False).returncode == 0 else "FORWARD"
+    for rule in (["-s", POD_CIDR, "-j", "ACCEPT"], ["-d", POD_CIDR, "-j", "ACCEPT"]):
+        if run("iptables", "-C", chain, *rule, check=False).returncode:
+            run("iptables", "-I", chain, "1", *rule)
+    # The kubelet's OOM watcher reads /dev/kmsg; make sure it exists (some container hosts lack it).
+    if not Path("/dev/kmsg").exists():
+        os.symlink("/dev/console", "/dev/kmsg")
+
+
+# --- PKI and configuration --------------------------------------------------------------------------------
+
+
+def kubeadm_config(pins: dict[str, str]) -> str:
+    return f"""apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+localAPIEndpoint: {{advertiseAddress: {NODE_IP}, bindPort: 6443}}
+nodeRegistration: {{name: {NODE_NAME}}}
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: {pins["KUBERNETES_VERSION"]}
+clusterName: mlrt-local
+certificatesDir: {PKI}
+controlPlaneEndpoint: {NODE_IP}:6443
+networking: {{podSubnet: {POD_CIDR}, serviceSubnet: {SERVICE_CIDR}, dnsDomain: {CLUSTER_DOMAIN}}}
+apiServer:
+  certSANs: [127.0.0.1, localhost, {NODE_IP}]
+"""
+
+
+def write_pki(bins: Path, pins: dict[str, str]) -> None:
+    if (STATE / "kube-proxy.conf").is_file():
+        return
+    config = STATE / "kubeadm.yaml"
+    config.write_text(kubeadm_config(pins))
+    kubeadm = bins / "kubeadm"
+    run(kubeadm, "init", "phase", "certs", "all", "--config", config)
+    run(kubeadm, "init", "phase", "kubeconfig", "all", "--config", config, "--kubeconfig-dir", STATE)
+    proxy = run(kubeadm, "kubeconfig", "user", "--config", config, "--client-name", "system:kube-proxy").stdout
+    (STATE / "kube-proxy.conf").write_text(proxy)
+    coredns = run(kubeadm, "kubeconfig", "user", "--config", config, "--client-name", "system:coredns").stdout
+    (STATE / "coredns.conf").write_text(coredns)
+    for conf in STATE.glob("*.conf"):
+        conf.chmod(0o600)
+
+
+def can_lower_oom_score() -> bool:
+    """Whether this host lets root lower oom_score_adj (needs CAP_SYS_RESOURCE, bit 24 of CapEff)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) >> 24 & 1)
+    return False
+
+
+def write(path: Path, text: str) -> None:
+    """Write only when the content changes: kube-proxy exits when its configuration file is touched."""
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+
+
+def write_configs(bins: Path, pins: dict[str, str]) -> None:
+    (STATE / "cni").mkdir(parents=True, exist_ok=True)
+    write(STATE / "cni" / "10-mlrt.conflist", 
+        json.dumps(
+            {
+                "cniVersion": "0.4.0",
+                "name": "mlrt",
+                "plugins": [
+                    {
+                        "type": "ptp",
+                        "ipMasq": True,
+                        "mtu": 1500,
+                        "ipam": {
+                            "type": "host-local",
+                            "dataDir": str(RUN / "cni-ipam"),
+                            "routes": [{"dst": "0.0.0.0/0"}],
+                            "ranges": [[{"subnet": NODE_POD_CIDR}]],
+                        },
+                    },
+                    {"type": "portmap", "capabilities": {"portMappings": True}},
+                ],
+            },
+            indent=2,
+        )
+    )
+    write(STATE / "containerd.toml", f"""version = 2
+root = "{STATE / "containerd"}"
+state = "{RUN / "containerd"}"
+[grpc]
+  address = "{CONTAINERD_SOCK}"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{pins["PAUSE_IMAGE"]}"
+  # Hosts without CAP_SYS_RESOURCE (some VMs) cannot lower oom_score_adj (the sandbox asks for -998):
+  # clamp to this process's own value instead of failing every pod.
+  restrict_oom_score_adj = {str(not can_lower_oom_score()).lower()}
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{CNI_BIN}"
+    conf_dir = "{STATE / "cni"}"
+""")
+    write(STATE / "kubelet.yaml", f"""apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+cgroupDriver: cgroupfs
+containerRuntimeEndpoint: unix://{CONTAINERD_SOCK}
+clusterDNS: [{NODE_IP}]
+clusterDomain: {CLUSTER_DOMAIN}
+resolvConf: /etc/resolv.conf
+failSwapOn: false
+authentication:
+  anonymous: {{enabled: false}}
+  webhook: {{enabled: true}}
+  x509: {{clientCAFile: {PKI / "ca.crt"}}}
+authorization: {{mode: Webhook}}
+# A test node shares its disk with the developer's: no disk-pressure evictions, no image garbage collection
+# (the imported images cannot be pulled back).
+evictionHard: {{memory.available: 200Mi, nodefs.available: 1%, imagefs.available: 1%}}
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+maxPods: 110
+oomScoreAdj: {-999 if can_lower_oom_score() else 0}
+serializeImagePulls: false
+""")
+    write(STATE / "kube-proxy.yaml", f"""apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: iptables
+clusterCIDR: {POD_CIDR}
+hostnameOverride: {NODE_NAME}
+clientConnection: {{kubeconfig: {STATE / "kube-proxy.conf"}}}
+conntrack: {{maxPerCore: 0}}
+""")
+    write(STATE / "Corefile", f""".:53 {{
+    bind {NODE_IP}
+    errors
+    health 127.0.0.1:18181
+    ready 127.0.0.1:18182
+    kubernetes {CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{
+        kubeconfig {STATE / "coredns.conf"}
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }}
+    forward . /etc/resolv.conf
+    cache 30
+    loop
+    reload
+    loadbalance
+}}
+""")
+
+
+def command_lines(bins: Path) -> dict[str, list[str]]:
+    etcd = "http://127.0.0.1:2379"
+    return {
+        "containerd": ["containerd", "--config", str(STATE / "containerd.toml")],
+        "etcd": [
+            str(bins / "etcd"),
+            "--name",
+            NODE_NAME,
+            "--data-dir",
+            str(STATE / "etcd"),
+            "--listen-client-urls",
+            etcd,
+            "--advertise-client-urls",
+            etcd,
+            "--listen-peer-urls",
+            "http://127.0.0.1:2380",
+            "--initial-advertise-peer-urls",
+            "http://127.0.0.1:2380",
+            "--initial-cluster",
+            f"{NODE_NAME}=http://127.0.0.1:2380",
+            "--listen-metrics-urls",
+            "http://127.0.0.1:2381",
+            "--quota-backend-bytes",
+            str(2 * 1024**3),
+        ],
+        "kube-apiserver": [
+            str(bins / "kube-apiserver"),
+            f"--advertise-address={NODE_IP}",
+            "--secure-port=6443",
+            f"--etcd-servers={etcd}",
+            f"--client-ca-file={PKI / 'ca.crt'}",
+            f"--tls-cert-file={PKI / 'apiserver.crt'}",
+            f"--tls-private-key-file={PKI / 'apiserver.key'}",
+            f"--kubelet-client-certificate={PKI / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={PKI / 'apiserver-kubelet-client.key'}",
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--proxy-client-cert-file={PKI / 'front-proxy-client.crt'}",
+            f"--proxy-client-key-file={PKI / 'front-proxy-client.key'}",
+            f"--requestheader-client-ca-file={PKI / 'front-proxy-ca.crt'}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-username-headers=X-Remote-User",
+            f"--service-account-key-file={PKI / 'sa.pub'}",
+            f"--service-account-signing-key-file={PKI / 'sa.key'}",
+            f"--service-account-issuer=https://kubernetes.default.svc.{CLUSTER_DOMAIN}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
+            "--allow-privileged=true",
+        ],
+        "kube-controller-manager": [
+            str(bins / "kube-controller-manager"),
+            f"--kubeconfig={STATE / 'controller-manager.conf'}",
+            f"--authentication-kubeconfig={STATE / 'controller-manager.conf'}",
+            f"--authorization-kubeconfig={STATE / 'controller-manager.conf'}",
+            "--bind-address=127.0.0.1",
+            f"--client-ca-file={PKI / 'ca.crt'}",
+            f"--cluster-signing-cert-file={PKI / 'ca.crt'}",
+            f"--cluster-signing-key-file={PKI / 'ca.key'}",
+            f"--root-ca-file={PKI / 'ca.crt'}",
+            f"--service-account-private-key-file={PKI / 'sa.key'}",
+            "--use-service-account-credentials=true",
+            "--controllers=*,bootstrapsigner,tokencleaner",
+            "--allocate-node-cidrs=true",
+            f"--cluster-cidr={POD_CIDR}",
+            "--node-cidr-mask-size=24",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--leader-elect=false",
+        ],
+        "kube-scheduler": [
+            str(bins / "kube-scheduler"),
+            f"--kubeconfig={STATE / 'scheduler.conf'}",
+            f"--authentication-kubeconfig={STATE / 'scheduler.conf'}",
+            f"--authorization-kubeconfig={STATE / 'scheduler.conf'}",
+            "--bind-address=127.0.0.1",
+            "--leader-elect=false",
+        ],
+        "kubelet": [
+            str(bins / "kubelet"),
+            f"--config={STATE / 'kubelet.yaml'}",
+            f"--kubeconfig={STATE / 'kubelet.conf'}",
+            f"--root-dir={STATE / 'kubelet'}",
+            f"--node-ip={NODE_IP}",
+            f"--hostname-override={NODE_NAME}",
+        ],
+        "kube-proxy": [str(bins / "kube-proxy"), f"--config={STATE / 'kube-proxy.yaml'}"],
+        "coredns": [str(bins / "coredns"), "-conf", str(STATE / "Corefile")],
+    }
+
+
+# --- processes --------------------------------------------------------------------------------------------
+
+
+def pid_of(name: str) -> int | None:
+    try:
+        pid = int((RUN / f"{name}.pid").read_text())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def start(name: str, argv: list[str]) -> None:
+    if pid_of(name):
+        return
+    with open(LOGS / f"{name}.log", "ab") as out:
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, cwd=STATE
+        )
+    (RUN / f"{name}.pid").write_text(str(proc.pid))
+
+
+def wait_for(what: str, check, timeout: float, component: str | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        if component and not pid_of(component):
+            break
+        time.sleep(1)
+    tail = ""
+    if component:
+        lines = (LOGS / f"{component}.log").read_text(errors="replace").splitlines()[-25:]
+        tail = "\n  " + "\n  ".join(lines)
+    raise ClusterError(f"{what} not ready within {timeout:.0f} s (log: {LOGS / (component or '')}){tail}")
+
+
+def https_ok(url: str) -> bool:
+    context = ssl.create_default_context(cafile=str(PKI / "ca.crt"))
+    context.load_cert_chain(str(PKI / "apiserver-kubelet-client.crt"), str(PKI / "apiserver-kubelet-client.key"))
+    with urllib.request.urlopen(url, context=context, timeout=3) as response:
+        return response.status == 200
+
+
+def kubectl(bins: Path, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    return run(bins / "kubectl", f"--kubeconfig={KUBECONFIG}", *args, input=stdin, check=check)
+
+
+# --- images -----------------------------------------------------------------------------------------------
+
+
+def ctr(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return run("ctr", "--address", CONTAINERD_SOCK, "--namespace", "k8s.io", *args, **kwargs)
+
+
+def docker_image_id(ref: str) -> str | None:
+    proc = run("docker", "image", "inspect", "--format", "{{.Id}}", ref, check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def import_images(refs: list[str]) -> None:
+    """Import Docker images into the node's containerd, skipping those already there with the same ID."""
+    stamp_file = STATE / "imported.json"
+    stamps = json.loads(stamp_file.read_text()) if stamp_file.is_file() else {}
+    present = set(ctr("images", "ls", "-q").stdout.split())
+    todo = []
+    for ref in refs:
+        image_id = docker_image_id(ref)
+        if image_id is None:
+            raise ClusterError(f"image {ref} is not in Docker here; run `make build` first")
+        full = ref if "/" in ref.split(":")[0] and "." in ref.split("/")[0] else f"docker.io/{ref}"
+        if stamps.get(full) != image_id or full not in present:
+            todo.append((ref, full, image_id))
+    if not todo:
+        return
+    names = [ref for ref, _, _ in todo]
+    log(f"importing {', '.join(names)} into the node's containerd (one stream: shared layers once)")
+    started = time.monotonic()
+    save = subprocess.Popen(["docker", "save", *names], stdout=subprocess.PIPE)
+    ctr("images", "import", "-", stdin=save.stdout)
+    if save.wait():
+        raise ClusterError(f"docker save {' '.join(names)} failed")
+    for _, full, image_id in todo:
+        stamps[full] = image_id
+    stamp_file.write_text(json.dumps(stamps, indent=2))
+    log(f"imported in {time.monotonic() - started:.0f} s")
+
+
+def build_pause_image(bins: Path, ref: str) -> None:
+    binary = bins / "pause"
+    context = STATE / "pause-image"
+    context.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(binary, context / "pause")
+    (context / "Dockerfile").write_text('FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n')
+    run("docker", "build", "--quiet", "--tag", ref, context)  # one cached layer: about a second
+
+
+def project_images() -> list[str]:
+    version = versions.load()["MLRT_VERSION"]
+    return [f"mlrt/{name}:{version}" for name in ("spark", "ml", "notebook")]
+
+
+# --- storage ----------------------------------------------------------------------------------------------
+
+
+def ensure_volumes(bins: Path) -> None:
+    """A storage class and a pool of hostPath volumes; released volumes are wiped and put back."""
+    kubectl(
+        bins,
+        "apply",
+        "-f",
+        "-",
+        stdin=f"""apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: {STORAGE_CLASS}
+  annotations: {{storageclass.kubernetes.io/is-default-class: "true"}}
+provisioner: kubernetes.io/no-provisioner
+volumeBindingMode: WaitForFirstConsumer
+reclaimPolicy: Retain
+""",
+    )
+    pvs = json.loads(kubectl(bins, "get", "pv", "-o", "json").stdout)["items"]
+    for pv in pvs:
+        if pv["spec"].get("storageClassName") == STORAGE_CLASS and pv["status"].get("phase") == "Released":
+            name = pv["metadata"]["name"]
+            kubectl(bins, "delete", "pv", name, "--wait=false")
+            shutil.rmtree(pv["spec"]["hostPath"]["path"], ignore_errors=True)
+    names = {pv["metadata"]["name"] for pv in pvs if pv["status"].get("phase") != "Released"}
+    documents = []
+    for index in range(VOLUME_POOL * 4):
+        if sum(1 for n in names if n.startswith("mlrt-local-")) + len(documents) >= VOLUME_POOL:
+            break
+        name = f"mlrt-local-{int(time.time())}-{index}"
+        path = STATE / "volumes" / name
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o777)  # pods run as non-root users with their own uids
+        documents.append(f"""apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: {name}, labels: {{mlrt.io/volume-pool: local}}}}
+spec:
+  storageClassName: {STORAGE_CLASS}
+  capacity: {{storage: {VOLUME_SIZE}}}
+  accessModes: [ReadWriteOnce, ReadWriteMany]
+  persistentVolumeReclaimPolicy: Retain
+  hostPath: {{path: {path}, type: Directory}}
+""")
+    if documents:
+        kubectl(bins, "apply", "-f", "-", stdin="---\n".join(documents))
+
+
+BOOTSTRAP_RBAC = """# What kubeadm's init binds: its admin.conf user is in group kubeadm:cluster-admins.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "kubeadm:cluster-admins"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: "kubeadm:cluster-admins"}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "system:coredns"}
+rules:
+  - apiGroups: [""]
+    resources: [endpoints, services, pods, namespaces]
+    verbs: [list, watch]
+  - apiGroups: [discovery.k8s.io]
+    resources: [endpointslices]
+    verbs: [list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "system:coredns"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:coredns"}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:coredns"}]
+"""
+
+
+# --- commands ---------------------------------------------------------------------------------------------
+
+
+def local_up() -> Path:
+    ensure_root()
+    ensure_packages()
+    pins = versions.load()
+    started = time.monotonic()
+    bins = k8s_build.build()
+    log(f"binaries in {bins} ({time.monotonic() - started:.0f} s)")
+    for path in (STATE, LOGS, PKI, RUN):
+        path.mkdir(parents=True, exist_ok=True)
+    prepare_host()
+    write_pki(bins, pins)
+    write_configs(bins, pins)
+    commands = command_lines(bins)
+    start("containerd", commands["containerd"])
+    wait_for("containerd", lambda: ctr("version").returncode == 0, 60, "containerd")
+    build_pause_image(bins, pins["PAUSE_IMAGE"])
+    import_images([pins["PAUSE_IMAGE"], *project_images()])
+    start("etcd", commands["etcd"])
+    wait_for(
+        "etcd", lambda: urllib.request.urlopen("http://127.0.0.1:2381/health", timeout=3).status == 200, 60, "etcd"
+    )
+    start("kube-apiserver", commands["kube-apiserver"])
+    wait_for("kube-apiserver", lambda: https_ok(f"https://{NODE_IP}:6443/readyz"), 120, "kube-apiserver")
+    for name in ("kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"):
+        start(name, commands[name])
+    run(bins / "kubectl", f"--kubeconfig={STATE / 'super-admin.conf'}", "apply", "-f", "-", input=BOOTSTRAP_RBAC)
+    start("coredns", commands["coredns"])
+    wait_for(
+        "node Ready",
+        lambda: (
+            "True"
+            in kubectl(
+                bins, "get", "node", NODE_NAME, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}"
+            ).stdout
+        ),
+        120,
+        "kubelet",
+    )
+    wait_for(
+        "CoreDNS",
+        lambda: urllib.request.urlopen("http://127.0.0.1:18182/ready", timeout=3).status == 200,
+        60,
+        "coredns",
+    )
+    wait_for(
+        "default service account",
+        lambda: kubectl(bins, "get", "serviceaccount", "default", check=False).returncode == 0,
+        60,
+        "kube-controller-manager",
+    )
+    ensure_volumes(bins)
+    log(f"local cluster up in {time.monotonic() - started:.0f} s; KUBECONFIG={KUBECONFIG}")
+    return KUBECONFIG
+
+
+def up() -> Path:
+    given = user_kubeconfig()
+    if given and given != KUBECONFIG and reachable(given):
+        log(f"using the cluster of {given}")
+        return given
+    return local_up()
+
+
+def stop(name: str, timeout: float = 20) -> None:
+    pid = pid_of(name)
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while pid_of(name) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if pid_of(name):
+            os.kill(pid, signal.SIGKILL)
+    (RUN / f"{name}.pid").unlink(missing_ok=True)
+
+
+def down() -> None:
+    ensure_root()
+    for name in reversed(COMPONENTS):
+        if name == "containerd" and pid_of(name):
+            # Containers outlive the kubelet under their shims: kill them, then remove sandboxes.
+            for task in ctr("tasks", "ls", "-q", check=False).stdout.split():
+                ctr("tasks", "kill", "--signal", "SIGKILL", task, check=False)
+            time.sleep(2)
+            for task in ctr("tasks", "ls", "-q", check=False).stdout.split():
+                ctr("tasks", "delete", "--force", task, check=False)
+            for container in ctr("containers", "ls", "-q", check=False).stdout.split():
+                ctr("containers", "delete", container, check=False)
+        if name == "kube-proxy" and (bins := _bins_if_built()):
+            stop(name)
+            run(bins / "kube-proxy", "--cleanup", check=False)
+            continue
+        stop(name)
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for mount in sorted((m for m in mounts if m.startswith((str(STATE / "kubelet"), str(RUN)))), reverse=True):
+        run("umount", "-l", mount, check=False)
+    for netns in Path("/var/run/netns").glob("cni-*") if Path("/var/run/netns").is_dir() else []:
+        run("ip", "netns", "delete", netns.name, check=False)
+    for path in ("etcd", "kubelet", "volumes", "pki", "cni"):
+        shutil.rmtree(STATE / path, ignore_errors=True)
+    for conf in [*STATE.glob("*.conf"), *STATE.glob("*.yaml")]:
+        conf.unlink()
+    shutil.rmtree(RUN, ignore_errors=True)
+    log("local cluster stopped and its state deleted (images in its containerd are kept)")
+
+
+def _bins_if_built() -> Path | None:
+    try:
+        out = k8s_build.cache_dir(versions.load())
+    except k8s_build.BuildError:
+        return None
+    return out if (out / "kube-proxy").is_file() else None
+
+
+def status() -> int:
+    for name in COMPONENTS:
+        pid = pid_of(name)
+        print(f"{name:24} {f'running (pid {pid})' if pid else 'stopped'}")
+    return 0 if all(pid_of(name) for name in COMPONENTS) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "down", "status", "kubeconfig"])
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "up":
+            print(up())
+        elif args.command == "down":
+            down()
+        elif args.command == "kubeconfig":
+            given = user_kubeconfig()
+            print(given if given and given != KUBECONFIG and reachable(given) else KUBECONFIG)
+        else:
+            return status()
+        return 0
+    except (ClusterError, k8s_build.BuildError) as err:
+        print(f"k8s_cluster: ERROR: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""End-to-end tests on a real Kubernetes cluster: the one `make k8s-up` gives (KUBECONFIG), never a mock.
+
+Without a reachable cluster every test here fails, naming the fix, rather than skipping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+HELM = os.environ.get("MLRT_HELM") or shutil.which("helm") or str(ROOT / ".cache/tools/bin/helm")
+KUBECTL = os.environ.get("MLRT_KUBECTL") or shutil.which("kubectl") or "kubectl"
+CHART = ROOT / "k8s" / "helm" / "mlrt"
+VALUES = Path(__file__).with_name("values-local.yaml")
+
+
+def run(*cmd: str, check: bool = True, timeout: int = 600, stdin: str | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, input=stdin)
+    if check and proc.returncode:
+        pytest.fail(f"`{' '.join(cmd)}` failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def kubectl(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return run(KUBECTL, *args, **kwargs)
+
+
+def kjson(*args: str) -> dict:
+    return json.loads(kubectl(*args, "-o", "json").stdout)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> str:
+    """The kubeconfig of a reachable cluster; fails (does not skip) without one."""
+    config = os.environ.get("KUBECONFIG", "")
+    if not config or not Path(config.split(":")[0]).is_file():
+        pytest.fail("no cluster: KUBECONFIG is not set to a kubeconfig file; run `make k8s-up` (or `make k8s-e2e`)")
+    version = run(KUBECTL, "version", "-o", "json", check=False, timeout=30)
+    if version.returncode or "serverVersion" not in version.stdout:
+        pytest.fail(f"the cluster of KUBECONFIG={config} does not answer: {version.stderr.strip()[-500:]}")
+    return config
+
+
+@pytest.fixture(scope="module")
+def namespace(cluster):
+    name = f"mlrt-e2e-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", name)
+    kubectl("label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted")
+    yield name
+    kubectl("delete", "namespace", name, "--wait=true", "--timeout=180s", check=False, timeout=240)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def port_forward(namespace: str, target: str, remote: int):
+    """`kubectl port-forward` to a Service; yields the local URL once it accepts connections."""
+    local = free_port()
+    proc = subprocess.Popen(
+        [KUBECTL, "-n", namespace, "port-forward", target, f"{local}:{remote}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", local), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(f"port-forward {target} exited: {proc.stdout.read()}")
+                time.sleep(0.5)
+        yield f"http://127.0.0.1:{local}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def secret_value(namespace: str, name: str, key: str) -> str:
+    import base64
+
+    return base64.b64decode(kjson("-n", namespace, "get", "secret", name)["data"][key]).decode()
+
+
+def executor_pods(namespace: str) -> list[dict]:
+    return kjson("-n", namespace, "get", "pods", "-l", "spark-role=executor")["items"]
+
+
+def run_in_notebook(namespace: str, pod: str, code: str, timeout: int = 900) -> str:
+    """Run Python in the notebook (driver) container, as a notebook cell would, with its Spark defaults."""
+    return kubectl("-n", namespace, "exec", "-i", pod, "--", "python", "-", stdin=code, timeout=timeout).stdout
+
+
+def leftovers(namespace: str, keep: tuple[str, ...] = ()) -> list[str]:
+    """Everything namespaced that is still in the namespace, less what Kubernetes itself puts there."""
+    kinds = (
+        "pods,services,configmaps,secrets,persistentvolumeclaims,serviceaccounts,statefulsets,deployments,"
+        "replicasets,jobs,roles,rolebindings,networkpolicies,ingresses,poddisruptionbudgets"
+    )
+    names = kubectl("-n", namespace, "get", kinds, "-o", "name").stdout.split()
+    ignored = re.compile(r"^(configmap/kube-root-ca\.crt|serviceaccount/default)$")
+    return [n for n in names if not ignored.match(n) and not any(n.startswith(k) for k in keep)]
+
+
+SPARK_JOB = """
+import socket
+from pyspark.sql import SparkSession
+# A small test node: executors ask for a tenth of a CPU (each still runs one task at a time).
+spark = (SparkSession.builder.appName("mlrt-e2e-notebook")
+         .config("spark.kubernetes.executor.request.cores", "100m").getOrCreate())
+hosts = spark.sparkContext.parallelize(range(16), 16).map(lambda i: (socket.gethostname(), i * i)).collect()
+print("MASTER", spark.sparkContext.master)
+print("SUM", sum(v for _, v in hosts))
+print("HOSTS", ",".join(sorted({h for h, _ in hosts})))
+spark.stop()
+"""

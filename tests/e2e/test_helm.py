@@ -1,0 +1,160 @@
+"""The Helm chart on a real cluster: install, JupyterLab login, Spark from the notebook with executor pods,
+`helm test` (every smoke test, executors as pods), spark-submit in cluster mode, and a clean uninstall."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import requests
+
+from tests.conftest import ROOT
+from tests.e2e.conftest import (
+    CHART,
+    HELM,
+    SPARK_JOB,
+    VALUES,
+    executor_pods,
+    kjson,
+    kubectl,
+    leftovers,
+    port_forward,
+    run,
+    run_in_notebook,
+    secret_value,
+)
+
+RELEASE = "mlrt"
+FULLNAME = "mlrt"
+
+
+@pytest.fixture(scope="module")
+def release(namespace):
+    started = time.monotonic()
+    run(
+        HELM,
+        "install",
+        RELEASE,
+        str(CHART),
+        "-n",
+        namespace,
+        "-f",
+        str(VALUES),
+        "--wait",
+        "--timeout",
+        "15m",
+        timeout=1000,
+    )
+    print(f"helm install --wait: {time.monotonic() - started:.0f} s", file=sys.stderr)
+    yield namespace
+    run(HELM, "uninstall", RELEASE, "-n", namespace, "--wait", "--timeout", "5m", check=False, timeout=400)
+
+
+def test_jupyterlab_login_through_port_forward(release):
+    token = secret_value(release, f"{FULLNAME}-jupyter", "token")
+    with port_forward(release, f"svc/{FULLNAME}-jupyter", 8888) as url:
+        assert requests.get(f"{url}/api/status", timeout=30).status_code == 403
+        wrong = requests.get(f"{url}/api/status", headers={"Authorization": "token wrong"}, timeout=30)
+        assert wrong.status_code == 403
+        page = requests.get(f"{url}/lab", params={"token": token}, timeout=60)
+        assert page.status_code == 200 and "JupyterLab" in page.text
+
+
+def test_notebook_session_runs_on_executor_pods(release):
+    """A plain SparkSession in the notebook pod is a Kubernetes driver: executors are pods of the release."""
+    out = run_in_notebook(release, f"{FULLNAME}-jupyter-0", SPARK_JOB)
+    lines = dict(line.split(" ", 1) for line in out.splitlines() if line.startswith(("MASTER", "SUM", "HOSTS")))
+    assert lines["MASTER"].startswith("k8s://")
+    assert int(lines["SUM"]) == sum(i * i for i in range(16))
+    hosts = lines["HOSTS"].split(",")
+    assert len(hosts) >= 2 and all(h.startswith(f"{FULLNAME}-exec") for h in hosts), hosts
+
+
+def test_helm_test_runs_every_smoke_test_with_executor_pods(release):
+    seen: set[str] = set()
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            for pod in executor_pods(release):
+                owners = {o["name"] for o in pod["metadata"].get("ownerReferences", [])}
+                if f"{FULLNAME}-smoke-tests" in owners:
+                    seen.add(pod["metadata"]["name"])
+            done.wait(3)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    started = time.monotonic()
+    proc = subprocess.run(
+        [HELM, "test", RELEASE, "-n", release, "--logs", "--timeout", "40m"],
+        capture_output=True,
+        text=True,
+        timeout=2500,
+    )
+    done.set()
+    watcher.join(timeout=10)
+    print(f"helm test: {time.monotonic() - started:.0f} s", file=sys.stderr)
+    assert proc.returncode == 0, f"helm test failed:\n{proc.stdout[-12000:]}\n{proc.stderr[-3000:]}"
+    assert " passed" in proc.stdout and " failed" not in proc.stdout, proc.stdout[-4000:]
+    assert len(seen) >= 2, f"executor pods of the smoke-test driver: {sorted(seen)}"
+
+
+def test_spark_submit_cluster_mode(release, tmp_path):
+    app = tmp_path / "pi_job.py"
+    app.write_text(
+        "import socket\n"
+        "from pyspark.sql import SparkSession\n"
+        "spark = SparkSession.builder.appName('mlrt-e2e-submit').getOrCreate()\n"
+        "rows = spark.sparkContext.parallelize(range(1000), 8).map(lambda i: (socket.gethostname(), i)).collect()\n"
+        "print('E2E-SUM', sum(v for _, v in rows))\n"
+        "print('E2E-HOSTS', ','.join(sorted({h for h, _ in rows})))\n"
+        "spark.stop()\n"
+    )
+    before = {p["metadata"]["name"] for p in kjson("-n", release, "get", "pods")["items"]}
+    started = time.monotonic()
+    proc = run(
+        sys.executable,
+        str(ROOT / "scripts" / "submit.py"),
+        "k8s",
+        str(app),
+        "--namespace",
+        release,
+        "--release",
+        RELEASE,
+        check=False,
+        timeout=900,
+    )
+    print(f"spark-submit cluster mode: {time.monotonic() - started:.0f} s", file=sys.stderr)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    drivers = [
+        p
+        for p in kjson("-n", release, "get", "pods", "-l", "spark-role=driver")["items"]
+        if p["metadata"]["name"] not in before
+    ]
+    assert len(drivers) == 1, [p["metadata"]["name"] for p in drivers]
+    driver = drivers[0]["metadata"]["name"]
+    assert drivers[0]["status"]["phase"] == "Succeeded"
+    logs = kubectl("-n", release, "logs", driver).stdout
+    assert "E2E-SUM 499500" in logs
+    hosts = next(line for line in logs.splitlines() if line.startswith("E2E-HOSTS")).split(" ", 1)[1].split(",")
+    assert len(hosts) >= 2 and driver not in hosts, hosts
+    kubectl("-n", release, "delete", "pod", driver)
+    kubectl("-n", release, "delete", "configmap", "-l", "app.kubernetes.io/part-of=mlrt-submit")
+
+
+def test_uninstall_leaves_nothing_behind(release):
+    run(HELM, "uninstall", RELEASE, "-n", release, "--wait", "--timeout", "5m", timeout=400)
+    deadline = time.monotonic() + 180
+    left = leftovers(release, keep=("persistentvolumeclaim/workspace-",))
+    while left and time.monotonic() < deadline:
+        time.sleep(3)
+        left = leftovers(release, keep=("persistentvolumeclaim/workspace-",))
+    assert left == [], f"left behind after helm uninstall: {left}"
+    # The notebook workspace is kept on purpose (StatefulSet volume claims outlive the release: notebooks
+    # are never deleted by an uninstall); it is the only thing left, and goes with an explicit delete.
+    claims = kubectl("-n", release, "get", "pvc", "-o", "name").stdout.split()
+    assert claims == [f"persistentvolumeclaim/workspace-{FULLNAME}-jupyter-0"], claims
+    kubectl("-n", release, "delete", "pvc", "--all", "--wait=true")
