@@ -19,9 +19,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import k8s_schemas
 import yaml
 
+import k8s_schemas
 import versions
 
 ROOT = versions.ROOT
