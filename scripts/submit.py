@@ -102,6 +102,40 @@ def fullname(release: str) -> str:
     return (release if "mlrt" in release else f"{release}-mlrt")[:40].rstrip("-")
 
 
+# Lines of the release's spark-defaults.conf that describe its notebook driver (client mode), not a submission.
+CLIENT_MODE_KEYS = {"spark.master", "spark.submit.deployMode", "spark.kubernetes.driver.pod.name", "spark.driver.host"}
+
+
+def submission_defaults(release_defaults: str) -> str:
+    """The release's Spark defaults (executor sizes, auth secret, event log, MLflow...) for a cluster-mode driver."""
+    kept = [line for line in release_defaults.splitlines() if not set(line.split()[:1]) & CLIENT_MODE_KEYS]
+    return "\n".join(kept) + "\n"
+
+
+def driver_template(executor_template: str, app_map: str, events_claim: str) -> str:
+    """The release's pod template plus the application's ConfigMap at /opt/mlrt/app and the event-log claim
+    (Spark's own volume options know no ConfigMaps; a pod template can carry any volume)."""
+    import yaml
+
+    pod = yaml.safe_load(executor_template)
+    spec = pod.setdefault("spec", {})
+    spec["automountServiceAccountToken"] = True  # the driver creates its executors through the API
+    spec.setdefault("volumes", []).extend(
+        [
+            {"name": "mlrt-app", "configMap": {"name": app_map}},
+            {"name": "spark-events", "persistentVolumeClaim": {"claimName": events_claim}},
+        ]
+    )
+    container = spec.setdefault("containers", [{}])[0]
+    container.setdefault("volumeMounts", []).extend(
+        [
+            {"name": "mlrt-app", "mountPath": "/opt/mlrt/app", "readOnly": True},
+            {"name": "spark-events", "mountPath": "/opt/mlrt/spark-events"},
+        ]
+    )
+    return yaml.safe_dump(pod, sort_keys=False)
+
+
 def k8s(app: Path, conf: dict[str, str], app_args: list[str], args: argparse.Namespace) -> int:
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
@@ -125,14 +159,17 @@ def k8s(app: Path, conf: dict[str, str], app_args: list[str], args: argparse.Nam
     name = fullname(args.release)
     try:
         api.read_namespaced_service_account(f"{name}-spark", args.namespace)
-        template = api.read_namespaced_config_map(f"{name}-spark", args.namespace).data["executor-pod-template.yaml"]
+        spark_map = api.read_namespaced_config_map(f"{name}-spark", args.namespace).data
+        template, release_defaults = spark_map["executor-pod-template.yaml"], spark_map["spark-defaults.conf"]
     except (ApiException, KeyError, TypeError) as err:
         raise BadInput(
             f"no mlrt release {args.release!r} in namespace {args.namespace} (service account "
             f"{name}-spark / ConfigMap {name}-spark); install the chart or pass --release"
         ) from err
 
-    app_map = f"{name}-app-{uuid.uuid4().hex[:8]}"
+    run_id = uuid.uuid4().hex[:8]
+    app_map = f"{name}-app-{run_id}"
+    driver_pod = f"{name}-submit-{run_id}-driver"
     api.create_namespaced_config_map(
         args.namespace,
         client.V1ConfigMap(
@@ -142,25 +179,30 @@ def k8s(app: Path, conf: dict[str, str], app_args: list[str], args: argparse.Nam
     )
     conf = {
         "spark.kubernetes.namespace": args.namespace,
+        # The release's auth secret for the driver (its executors get it from the release's defaults).
+        f"spark.kubernetes.driver.secrets.{name}-spark-auth": "/etc/mlrt/spark-auth",
         "spark.kubernetes.container.image": image,
         "spark.kubernetes.authenticate.driver.serviceAccountName": f"{name}-spark",
         # Pod Security "restricted" for the driver and its executors, from the release's template.
-        "spark.kubernetes.driver.podTemplateFile": "/tmp/mlrt/pod-template.yaml",
+        "spark.kubernetes.driver.podTemplateFile": "/tmp/mlrt/driver-pod-template.yaml",
         "spark.kubernetes.executor.podTemplateFile": "/tmp/mlrt/pod-template.yaml",
         "spark.kubernetes.driver.label.mlrt.io/spark-role": "driver",
-        "spark.kubernetes.driver.volumes.configMap.app.mount.path": "/opt/mlrt/app",
-        "spark.kubernetes.driver.volumes.configMap.app.options.name": app_map,
+        "spark.kubernetes.driver.pod.name": driver_pod,
         **conf,
     }
     notebook = f"mlrt/notebook:{version}"
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "pod-template.yaml").write_text(template)
+        (Path(tmp) / "driver-pod-template.yaml").write_text(driver_template(template, app_map, f"{name}-spark-events"))
+        (Path(tmp) / "conf").mkdir()
+        (Path(tmp) / "conf" / "spark-defaults.conf").write_text(submission_defaults(release_defaults))
+        os.chmod(Path(tmp) / "conf", 0o755)
         # The client runs as the image's non-root user: give it a readable copy of the kubeconfig (the
         # original is often mode 600), in a directory removed when the submission returns.
         (Path(tmp) / "kubeconfig").write_text(Path(kubeconfig).read_text())
         os.chmod(Path(tmp) / "kubeconfig", 0o644)
         os.chmod(tmp, 0o755)
-        return subprocess.run(
+        submitted = subprocess.run(
             [
                 "docker",
                 "run",
@@ -171,6 +213,8 @@ def k8s(app: Path, conf: dict[str, str], app_args: list[str], args: argparse.Nam
                 f"{tmp}:/tmp/mlrt:ro",
                 "-e",
                 "KUBECONFIG=/tmp/mlrt/kubeconfig",
+                "-e",
+                "SPARK_DEFAULTS_FILE=/tmp/mlrt/conf/spark-defaults.conf",
                 notebook,
                 "spark-submit",
                 "--master",
@@ -182,6 +226,18 @@ def k8s(app: Path, conf: dict[str, str], app_args: list[str], args: argparse.Nam
                 *app_args,
             ]
         ).returncode
+    # spark-submit exits 0 in cluster mode whatever the driver did: the driver pod's phase is the answer.
+    try:
+        phase = api.read_namespaced_pod(driver_pod, args.namespace).status.phase
+    except ApiException:
+        phase = None
+    print(f"submit: driver pod {args.namespace}/{driver_pod}: {phase or 'not created'}", file=sys.stderr)
+    if submitted != 0:
+        return submitted
+    if phase != "Succeeded":
+        print(f"submit: the application failed; see `kubectl -n {args.namespace} logs {driver_pod}`", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

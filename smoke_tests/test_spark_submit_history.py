@@ -19,6 +19,7 @@ APP = textwrap.dedent(
     spark = SparkSession.builder.appName("mlrt-smoke-submit").getOrCreate()
     hosts = spark.sparkContext.parallelize(range(8), 8).map(lambda _: socket.gethostname()).distinct().collect()
     print("APP_ID=" + spark.sparkContext.applicationId)
+    print("MASTER=" + spark.sparkContext.master)
     print("EXECUTOR_HOSTS=" + ",".join(sorted(hosts)))
     spark.stop()
     """
@@ -39,8 +40,12 @@ def test_spark_submit_then_history_lists_the_app(tmp_path):
     done = subprocess.run(["spark-submit", str(app)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"spark-submit failed:\n{done.stderr[-3000:]}"
     values = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
-    app_id = values["APP_ID"]
-    assert app_id.startswith("app-"), f"not a standalone cluster application id: {app_id}"
+    app_id, master = values["APP_ID"], values["MASTER"]
+    # The cluster manager names the application: the standalone master app-<time>-<n>, Kubernetes spark-<hex>.
+    expected = {"spark://": "app-", "k8s://": "spark-"}
+    prefix = next((p for scheme, p in expected.items() if master.startswith(scheme)), None)
+    assert prefix, f"spark-submit ran with master {master}, not the cluster"
+    assert app_id.startswith(prefix), f"{app_id} is not an application id of {master}"
 
     deadline = time.monotonic() + 120
     info = None

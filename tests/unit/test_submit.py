@@ -65,3 +65,32 @@ def test_default_image_must_be_built(capsys, app, monkeypatch):
 def test_release_fullname_matches_the_chart():
     assert submit.fullname("mlrt") == "mlrt"
     assert submit.fullname("team-a") == "team-a-mlrt"
+
+
+def test_submission_keeps_the_release_defaults_but_not_its_notebook_driver():
+    release = (
+        "spark.authenticate true\n"
+        "spark.master k8s://https://kubernetes.default.svc:443\n"
+        "spark.submit.deployMode client\n"
+        "spark.driver.host mlrt-driver.ns.svc\n"
+        "spark.kubernetes.driver.pod.name mlrt-jupyter-0\n"
+        "# spark.master in a comment stays\n"
+        "spark.executor.memory 2g\n"
+    )
+    kept = submit.submission_defaults(release)
+    assert "spark.executor.memory 2g" in kept and "spark.authenticate true" in kept
+    assert "deployMode" not in kept and "mlrt-jupyter-0" not in kept and "driver.host" not in kept
+    assert "k8s://" not in kept and "# spark.master in a comment stays" in kept
+
+
+def test_driver_template_mounts_the_app_and_event_log_and_gets_an_api_token():
+    import yaml
+
+    executor = "apiVersion: v1\nkind: Pod\nspec:\n  automountServiceAccountToken: false\n  containers:\n    - name: c\n"
+    pod = yaml.safe_load(submit.driver_template(executor, "app-map", "mlrt-spark-events"))
+    assert pod["spec"]["automountServiceAccountToken"] is True
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes["mlrt-app"]["configMap"]["name"] == "app-map"
+    assert volumes["spark-events"]["persistentVolumeClaim"]["claimName"] == "mlrt-spark-events"
+    mounts = {m["mountPath"] for m in pod["spec"]["containers"][0]["volumeMounts"]}
+    assert mounts == {"/opt/mlrt/app", "/opt/mlrt/spark-events"}
