@@ -209,7 +209,8 @@ def write(path: Path, text: str) -> None:
 
 def write_configs(bins: Path, pins: dict[str, str]) -> None:
     (STATE / "cni").mkdir(parents=True, exist_ok=True)
-    write(STATE / "cni" / "10-mlrt.conflist", 
+    write(
+        STATE / "cni" / "10-mlrt.conflist",
         json.dumps(
             {
                 "cniVersion": "0.4.0",
@@ -230,9 +231,11 @@ def write_configs(bins: Path, pins: dict[str, str]) -> None:
                 ],
             },
             indent=2,
-        )
+        ),
     )
-    write(STATE / "containerd.toml", f"""version = 2
+    write(
+        STATE / "containerd.toml",
+        f"""version = 2
 root = "{STATE / "containerd"}"
 state = "{RUN / "containerd"}"
 [grpc]
@@ -252,8 +255,11 @@ state = "{RUN / "containerd"}"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{CNI_BIN}"
     conf_dir = "{STATE / "cni"}"
-""")
-    write(STATE / "kubelet.yaml", f"""apiVersion: kubelet.config.k8s.io/v1beta1
+""",
+    )
+    write(
+        STATE / "kubelet.yaml",
+        f"""apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 cgroupDriver: cgroupfs
 containerRuntimeEndpoint: unix://{CONTAINERD_SOCK}
@@ -274,16 +280,22 @@ imageGCLowThresholdPercent: 99
 maxPods: 110
 oomScoreAdj: {-999 if can_lower_oom_score() else 0}
 serializeImagePulls: false
-""")
-    write(STATE / "kube-proxy.yaml", f"""apiVersion: kubeproxy.config.k8s.io/v1alpha1
+""",
+    )
+    write(
+        STATE / "kube-proxy.yaml",
+        f"""apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
 clusterCIDR: {POD_CIDR}
 hostnameOverride: {NODE_NAME}
 clientConnection: {{kubeconfig: {STATE / "kube-proxy.conf"}}}
 conntrack: {{maxPerCore: 0}}
-""")
-    write(STATE / "Corefile", f""".:53 {{
+""",
+    )
+    write(
+        STATE / "Corefile",
+        f""".:53 {{
     bind {NODE_IP}
     errors
     health 127.0.0.1:18181
@@ -299,7 +311,8 @@ conntrack: {{maxPerCore: 0}}
     reload
     loadbalance
 }}
-""")
+""",
+    )
 
 
 def command_lines(bins: Path) -> dict[str, list[str]]:
