@@ -226,6 +226,8 @@ def k8s(app: Path, conf: dict[str, str], app_args: list[str], args: argparse.Nam
                 *app_args,
             ]
         ).returncode
+    # The application's ConfigMap served the driver, which has finished (spark-submit waits for it).
+    api.delete_namespaced_config_map(app_map, args.namespace)
     # spark-submit exits 0 in cluster mode whatever the driver did: the driver pod's phase is the answer.
     try:
         phase = api.read_namespaced_pod(driver_pod, args.namespace).status.phase

@@ -15,6 +15,7 @@ from tests.conftest import ROOT
 from tests.e2e.conftest import (
     CHART,
     HELM,
+    KUBECTL,
     SPARK_JOB,
     VALUES,
     executor_pods,
@@ -74,31 +75,48 @@ def test_notebook_session_runs_on_executor_pods(release):
 
 
 def test_helm_test_runs_every_smoke_test_with_executor_pods(release):
+    """`helm test` runs smoke_tests/ in a driver pod of its own; its pod is deleted when it succeeds, so the
+    test follows its log while it runs and records the executor pods it owns."""
     seen: set[str] = set()
+    log: list[str] = []
     done = threading.Event()
+    test_pod = f"{FULLNAME}-smoke-tests"
 
     def watch():
+        follower = None
         while not done.is_set():
             for pod in executor_pods(release):
                 owners = {o["name"] for o in pod["metadata"].get("ownerReferences", [])}
-                if f"{FULLNAME}-smoke-tests" in owners:
+                if test_pod in owners:
                     seen.add(pod["metadata"]["name"])
+            if follower is None:
+                phase = run(
+                    KUBECTL, "-n", release, "get", "pod", test_pod, "-o", "jsonpath={.status.phase}", check=False
+                )
+                if phase.stdout in ("Running", "Succeeded", "Failed"):
+                    follower = subprocess.Popen(
+                        [KUBECTL, "-n", release, "logs", "-f", test_pod], stdout=subprocess.PIPE, text=True
+                    )
+                    threading.Thread(target=log.extend, args=(follower.stdout,), daemon=True).start()
             done.wait(3)
+        if follower is not None:
+            follower.wait(timeout=30)
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     started = time.monotonic()
     proc = subprocess.run(
-        [HELM, "test", RELEASE, "-n", release, "--logs", "--timeout", "40m"],
-        capture_output=True,
-        text=True,
-        timeout=2500,
+        [HELM, "test", RELEASE, "-n", release, "--timeout", "40m"], capture_output=True, text=True, timeout=2500
     )
     done.set()
-    watcher.join(timeout=10)
+    watcher.join(timeout=60)
+    output = "".join(log)
     print(f"helm test: {time.monotonic() - started:.0f} s", file=sys.stderr)
-    assert proc.returncode == 0, f"helm test failed:\n{proc.stdout[-12000:]}\n{proc.stderr[-3000:]}"
-    assert " passed" in proc.stdout and " failed" not in proc.stdout, proc.stdout[-4000:]
+    print(output[-6000:], file=sys.stderr)
+    assert proc.returncode == 0, f"helm test failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}\n{output[-12000:]}"
+    assert "Phase:          Succeeded" in proc.stdout
+    summary = [line for line in output.splitlines() if line.startswith("=") and " passed" in line]
+    assert summary and " failed" not in summary[-1] and " error" not in summary[-1], output[-4000:]
     assert len(seen) >= 2, f"executor pods of the smoke-test driver: {sorted(seen)}"
 
 
@@ -142,7 +160,8 @@ def test_spark_submit_cluster_mode(release, tmp_path):
     hosts = next(line for line in logs.splitlines() if line.startswith("E2E-HOSTS")).split(" ", 1)[1].split(",")
     assert len(hosts) >= 2 and driver not in hosts, hosts
     kubectl("-n", release, "delete", "pod", driver)
-    kubectl("-n", release, "delete", "configmap", "-l", "app.kubernetes.io/part-of=mlrt-submit")
+    left = kubectl("-n", release, "get", "configmap", "-l", "app.kubernetes.io/part-of=mlrt-submit", "-o", "name")
+    assert left.stdout.split() == [], f"submit left its application ConfigMap behind: {left.stdout}"
 
 
 def test_uninstall_leaves_nothing_behind(release):
