@@ -410,12 +410,13 @@ def command_lines(bins: Path) -> dict[str, list[str]]:
 
 
 def pid_of(name: str) -> int | None:
+    """The pid of a running component (its pid file, checked against the process's command line)."""
     try:
         pid = int((RUN / f"{name}.pid").read_text())
-        os.kill(pid, 0)
-        return pid
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
     except (OSError, ValueError):
         return None
+    return pid if Path(argv0.decode(errors="replace")).name == name else None
 
 
 def start(name: str, argv: list[str]) -> None:
@@ -596,6 +597,11 @@ def local_up() -> Path:
     started = time.monotonic()
     bins = k8s_build.build()
     log(f"binaries in {bins} ({time.monotonic() - started:.0f} s)")
+    if (STATE / "etcd").exists() and not any(pid_of(name) for name in COMPONENTS):
+        # Left by a cluster whose processes were killed (a reboot, an ended session): start afresh, as after
+        # `down`, so that no half-finished test state comes back.
+        log("state of a cluster that no longer runs found; deleting it")
+        down()
     for path in (STATE, LOGS, PKI, RUN):
         path.mkdir(parents=True, exist_ok=True)
     prepare_host()
