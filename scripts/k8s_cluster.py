@@ -717,13 +717,16 @@ def status() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["up", "down", "status", "kubeconfig"])
+    parser.add_argument("command", choices=["up", "down", "status", "kubeconfig", "volumes"])
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
             print(up())
         elif args.command == "down":
             down()
+        elif args.command == "volumes":  # recycle released volumes of the running local cluster
+            ensure_root()
+            ensure_volumes(k8s_build.build())
         elif args.command == "kubeconfig":
             given = user_kubeconfig()
             print(given if given and given != KUBECONFIG and reachable(given) else KUBECONFIG)

@@ -11,6 +11,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from contextlib import contextmanager
@@ -51,6 +52,15 @@ def cluster() -> str:
     if version.returncode or "serverVersion" not in version.stdout:
         pytest.fail(f"the cluster of KUBECONFIG={config} does not answer: {version.stderr.strip()[-500:]}")
     return config
+
+
+@pytest.fixture(autouse=True, scope="module")
+def fresh_volumes(cluster):
+    """On the local test cluster, put released hostPath volumes back into the pool before each install."""
+    import k8s_cluster
+
+    if Path(cluster.split(":")[0]) == k8s_cluster.KUBECONFIG:
+        run(sys.executable, str(ROOT / "scripts" / "k8s_cluster.py"), "volumes")
 
 
 @pytest.fixture(scope="module")

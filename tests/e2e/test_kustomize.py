@@ -31,15 +31,17 @@ def installed(cluster, tmp_path_factory):
     (tree / "overlays" / "dev" / "spark-auth-secret.env").write_text(f"secret={secrets.token_hex(32)}\n")
     manifests = run(KUSTOMIZE, "build", str(tree / "overlays" / "dev")).stdout
     kubectl("create", "namespace", NAMESPACE)
-    kubectl("label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted")
-    started = time.monotonic()
-    kubectl("apply", "-f", "-", stdin=manifests)
-    for workload in ("statefulset/mlrt-jupyter", "deployment/mlrt-mlflow", "deployment/mlrt-history"):
-        kubectl("-n", NAMESPACE, "rollout", "status", workload, "--timeout=600s", timeout=660)
-    print(f"kustomize install to ready: {time.monotonic() - started:.0f} s")
-    yield NAMESPACE, manifests
-    kubectl("delete", "-f", "-", "--ignore-not-found", "--wait=true", stdin=manifests, check=False, timeout=400)
-    kubectl("delete", "namespace", NAMESPACE, "--wait=true", "--timeout=180s", check=False, timeout=240)
+    try:
+        kubectl("label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted")
+        started = time.monotonic()
+        kubectl("apply", "-f", "-", stdin=manifests)
+        for workload in ("statefulset/mlrt-jupyter", "deployment/mlrt-mlflow", "deployment/mlrt-history"):
+            kubectl("-n", NAMESPACE, "rollout", "status", workload, "--timeout=600s", timeout=660)
+        print(f"kustomize install to ready: {time.monotonic() - started:.0f} s")
+        yield NAMESPACE, manifests
+    finally:
+        kubectl("delete", "-f", "-", "--ignore-not-found", "--wait=true", stdin=manifests, check=False, timeout=400)
+        kubectl("delete", "namespace", NAMESPACE, "--wait=true", "--timeout=180s", check=False, timeout=240)
 
 
 def test_notebook_job_runs_on_executor_pods(installed):
