@@ -119,6 +119,30 @@ def run_in_notebook(namespace: str, pod: str, code: str, timeout: int = 900) -> 
     return kubectl("-n", namespace, "exec", "-i", pod, "--", "python", "-", stdin=code, timeout=timeout).stdout
 
 
+def notebook_job_runs_on_executor_pods(namespace: str, notebook_pod: str, executor_prefix: str) -> None:
+    """SPARK_JOB in the notebook pod: a Kubernetes driver whose tasks ran on >= 2 of its executor pods."""
+    out = run_in_notebook(namespace, notebook_pod, SPARK_JOB)
+    lines = dict(line.split(" ", 1) for line in out.splitlines() if line.startswith(("MASTER", "SUM", "HOSTS")))
+    assert lines["MASTER"].startswith("k8s://")
+    assert int(lines["SUM"]) == sum(i * i for i in range(16))
+    hosts = lines["HOSTS"].split(",")
+    assert len(hosts) >= 2 and all(h.startswith(executor_prefix) for h in hosts), hosts
+
+
+def only_the_workspace_is_left(namespace: str, workspace_claim: str) -> None:
+    """After an uninstall: nothing but the notebook workspace claim, which StatefulSets keep on purpose
+    (notebooks are never deleted by an uninstall); the test then deletes it explicitly."""
+    deadline = time.monotonic() + 180
+    left = leftovers(namespace, keep=("persistentvolumeclaim/workspace-",))
+    while left and time.monotonic() < deadline:
+        time.sleep(3)
+        left = leftovers(namespace, keep=("persistentvolumeclaim/workspace-",))
+    assert left == [], f"left behind after the uninstall: {left}"
+    claims = kubectl("-n", namespace, "get", "pvc", "-o", "name").stdout.split()
+    assert claims == [f"persistentvolumeclaim/{workspace_claim}"], claims
+    kubectl("-n", namespace, "delete", "pvc", "--all", "--wait=true")
+
+
 def leftovers(namespace: str, keep: tuple[str, ...] = ()) -> list[str]:
     """Everything namespaced that is still in the namespace, less what Kubernetes itself puts there."""
     kinds = (

@@ -16,15 +16,14 @@ from tests.e2e.conftest import (
     CHART,
     HELM,
     KUBECTL,
-    SPARK_JOB,
     VALUES,
     executor_pods,
     kjson,
     kubectl,
-    leftovers,
+    notebook_job_runs_on_executor_pods,
+    only_the_workspace_is_left,
     port_forward,
     run,
-    run_in_notebook,
     secret_value,
 )
 
@@ -66,12 +65,7 @@ def test_jupyterlab_login_through_port_forward(release):
 
 def test_notebook_session_runs_on_executor_pods(release):
     """A plain SparkSession in the notebook pod is a Kubernetes driver: executors are pods of the release."""
-    out = run_in_notebook(release, f"{FULLNAME}-jupyter-0", SPARK_JOB)
-    lines = dict(line.split(" ", 1) for line in out.splitlines() if line.startswith(("MASTER", "SUM", "HOSTS")))
-    assert lines["MASTER"].startswith("k8s://")
-    assert int(lines["SUM"]) == sum(i * i for i in range(16))
-    hosts = lines["HOSTS"].split(",")
-    assert len(hosts) >= 2 and all(h.startswith(f"{FULLNAME}-exec") for h in hosts), hosts
+    notebook_job_runs_on_executor_pods(release, f"{FULLNAME}-jupyter-0", f"{FULLNAME}-exec")
 
 
 def test_helm_test_runs_every_smoke_test_with_executor_pods(release):
@@ -166,14 +160,4 @@ def test_spark_submit_cluster_mode(release, tmp_path):
 
 def test_uninstall_leaves_nothing_behind(release):
     run(HELM, "uninstall", RELEASE, "-n", release, "--wait", "--timeout", "5m", timeout=400)
-    deadline = time.monotonic() + 180
-    left = leftovers(release, keep=("persistentvolumeclaim/workspace-",))
-    while left and time.monotonic() < deadline:
-        time.sleep(3)
-        left = leftovers(release, keep=("persistentvolumeclaim/workspace-",))
-    assert left == [], f"left behind after helm uninstall: {left}"
-    # The notebook workspace is kept on purpose (StatefulSet volume claims outlive the release: notebooks
-    # are never deleted by an uninstall); it is the only thing left, and goes with an explicit delete.
-    claims = kubectl("-n", release, "get", "pvc", "-o", "name").stdout.split()
-    assert claims == [f"persistentvolumeclaim/workspace-{FULLNAME}-jupyter-0"], claims
-    kubectl("-n", release, "delete", "pvc", "--all", "--wait=true")
+    only_the_workspace_is_left(release, f"workspace-{FULLNAME}-jupyter-0")

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.conftest import ROOT
-from tests.e2e.conftest import SPARK_JOB, kubectl, leftovers, run, run_in_notebook
+from tests.e2e.conftest import kubectl, notebook_job_runs_on_executor_pods, only_the_workspace_is_left, run
 
 KUSTOMIZE = shutil.which("kustomize") or str(ROOT / ".cache/tools/bin/kustomize")
 
@@ -46,20 +46,10 @@ def installed(cluster, tmp_path_factory):
 
 def test_notebook_job_runs_on_executor_pods(installed):
     namespace, _ = installed
-    out = run_in_notebook(namespace, "mlrt-jupyter-0", SPARK_JOB)
-    lines = dict(line.split(" ", 1) for line in out.splitlines() if line.startswith(("MASTER", "SUM", "HOSTS")))
-    assert lines["MASTER"].startswith("k8s://")
-    assert int(lines["SUM"]) == sum(i * i for i in range(16))
-    hosts = lines["HOSTS"].split(",")
-    assert len(hosts) >= 2 and all(h.startswith("mlrt-exec") for h in hosts), hosts
+    notebook_job_runs_on_executor_pods(namespace, "mlrt-jupyter-0", "mlrt-exec")
 
 
 def test_delete_leaves_nothing_behind(installed):
     namespace, manifests = installed
     kubectl("delete", "-f", "-", "--wait=true", stdin=manifests, timeout=400)
-    deadline = time.monotonic() + 180
-    left = leftovers(namespace, keep=("persistentvolumeclaim/workspace-",))
-    while left and time.monotonic() < deadline:
-        time.sleep(3)
-        left = leftovers(namespace, keep=("persistentvolumeclaim/workspace-",))
-    assert left == [], f"left behind after kubectl delete -k: {left}"
+    only_the_workspace_is_left(namespace, "workspace-mlrt-jupyter-0")
