@@ -201,6 +201,19 @@ def can_lower_oom_score() -> bool:
     return False
 
 
+def upstream_resolv_conf() -> Path:
+    """The resolv.conf naming the host's real resolvers, for CoreDNS and the kubelet. A loopback stub
+    (systemd-resolved's 127.0.0.53) would make CoreDNS forward to itself from inside pods."""
+    path = Path("/etc/resolv.conf")
+    servers = [line.split()[1] for line in path.read_text().splitlines() if line.startswith("nameserver ")]
+    if servers and all(server.startswith("127.") for server in servers):
+        resolved = Path("/run/systemd/resolve/resolv.conf")
+        if resolved.is_file():
+            return resolved
+        raise ClusterError(f"{path} names only loopback resolvers {servers}; point it at a real resolver")
+    return path
+
+
 def write(path: Path, text: str) -> None:
     """Write only when the content changes: kube-proxy exits when its configuration file is touched."""
     if not path.is_file() or path.read_text() != text:
@@ -265,7 +278,7 @@ cgroupDriver: cgroupfs
 containerRuntimeEndpoint: unix://{CONTAINERD_SOCK}
 clusterDNS: [{NODE_IP}]
 clusterDomain: {CLUSTER_DOMAIN}
-resolvConf: /etc/resolv.conf
+resolvConf: {upstream_resolv_conf()}
 failSwapOn: false
 authentication:
   anonymous: {{enabled: false}}
@@ -305,7 +318,7 @@ conntrack: {{maxPerCore: 0}}
         pods insecure
         fallthrough in-addr.arpa ip6.arpa
     }}
-    forward . /etc/resolv.conf
+    forward . {upstream_resolv_conf()}
     cache 30
     loop
     reload

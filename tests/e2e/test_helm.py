@@ -150,6 +150,15 @@ def test_spark_submit_cluster_mode(release, tmp_path):
     driver = drivers[0]["metadata"]["name"]
     assert drivers[0]["status"]["phase"] == "Succeeded"
     logs = kubectl("-n", release, "logs", driver).stdout
+    registered = [line[:17] for line in logs.splitlines() if "Registered executor" in line]
+    stamps = [line[:17] for line in logs.splitlines() if line[:2].isdigit() and line[2:3] == "/"]
+    if len(registered) >= 2 and stamps:
+        from datetime import datetime
+
+        def at(stamp: str) -> datetime:
+            return datetime.strptime(stamp, "%y/%m/%d %H:%M:%S")
+
+        print(f"driver's first log line to 2 executors registered: {(at(registered[1]) - at(stamps[0])).seconds} s")
     assert "E2E-SUM 499500" in logs
     hosts = next(line for line in logs.splitlines() if line.startswith("E2E-HOSTS")).split(" ", 1)[1].split(",")
     assert len(hosts) >= 2 and driver not in hosts, hosts
