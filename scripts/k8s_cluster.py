@@ -352,6 +352,9 @@ def command_lines(bins: Path) -> dict[str, list[str]]:
             "http://127.0.0.1:2381",
             "--quota-backend-bytes",
             str(2 * 1024**3),
+            # The test cluster's state is thrown away by `down`: no fsync, so a disk busy with image layers
+            # cannot stall the single member's first election.
+            "--unsafe-no-fsync",
         ],
         "kube-apiserver": [
             str(bins / "kube-apiserver"),
@@ -454,9 +457,13 @@ def wait_for(what: str, check, timeout: float, component: str | None = None) -> 
             break
         time.sleep(1)
     tail = ""
+    if component and (pid := pid_of(component)):
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        wchan = Path(f"/proc/{pid}/wchan").read_text(errors="replace")
+        tail = f"\n  {component} (pid {pid}) still runs: state {state}, waiting in {wchan or '-'}"
     if component:
         lines = (LOGS / f"{component}.log").read_text(errors="replace").splitlines()[-25:]
-        tail = "\n  " + "\n  ".join(lines)
+        tail += "\n  " + "\n  ".join(lines)
     raise ClusterError(f"{what} not ready within {timeout:.0f} s (log: {LOGS / (component or '')}){tail}")
 
 
@@ -627,10 +634,10 @@ def local_up() -> Path:
     import_images([pins["PAUSE_IMAGE"], *project_images()])
     start("etcd", commands["etcd"])
     wait_for(
-        "etcd", lambda: urllib.request.urlopen("http://127.0.0.1:2381/health", timeout=3).status == 200, 60, "etcd"
+        "etcd", lambda: urllib.request.urlopen("http://127.0.0.1:2381/health", timeout=3).status == 200, 180, "etcd"
     )
     start("kube-apiserver", commands["kube-apiserver"])
-    wait_for("kube-apiserver", lambda: https_ok(f"https://{NODE_IP}:6443/readyz"), 120, "kube-apiserver")
+    wait_for("kube-apiserver", lambda: https_ok(f"https://{NODE_IP}:6443/readyz"), 180, "kube-apiserver")
     for name in ("kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"):
         start(name, commands[name])
     run(bins / "kubectl", f"--kubeconfig={STATE / 'super-admin.conf'}", "apply", "-f", "-", input=BOOTSTRAP_RBAC)
