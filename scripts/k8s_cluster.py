@@ -3,10 +3,11 @@
   python scripts/k8s_cluster.py up         # print the kubeconfig to use (starting the local cluster if needed)
   python scripts/k8s_cluster.py down       # stop the local cluster and delete its state (images are kept)
   python scripts/k8s_cluster.py status
+  python scripts/k8s_cluster.py volumes    # put released hostPath volumes of the local cluster back in the pool
 
 Reuse: when $KUBECONFIG (or ~/.kube/config) names a cluster whose API answers, that cluster is used as is
-(kind, k3d, minikube, a cloud cluster); its nodes must be able to run the mlrt images (`make build` and load
-them, or push them to a registry and set MLRT_IMAGE_REGISTRY for the tests).
+(kind, k3d, minikube, a cloud cluster); its nodes must already have the mlrt images under their own names
+(`make build`, then `kind load docker-image` or the like).
 
 Local: a single node on this host, as root, built from Go modules by scripts/k8s_build.py: etcd, kube-apiserver,
 kube-controller-manager, kube-scheduler, kubelet, kube-proxy (iptables) and CoreDNS run as host processes;
@@ -33,6 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import k8s_build  # noqa: E402
 import versions  # noqa: E402
+from submit import kubeconfig_path  # noqa: E402
 
 ROOT = versions.ROOT
 STATE = Path(os.environ.get("MLRT_K8S_STATE", "/var/lib/mlrt-k8s"))
@@ -93,8 +95,8 @@ def run(*cmd: str | Path, check: bool = True, capture: bool = True, **kwargs) ->
 
 
 def user_kubeconfig() -> Path | None:
-    path = (os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")).split(":")[0]
-    return Path(path) if path and Path(path).is_file() else None
+    path = Path(kubeconfig_path(None))
+    return path if path.is_file() else None
 
 
 def reachable(kubeconfig: Path) -> bool:
@@ -220,7 +222,9 @@ def write(path: Path, text: str) -> None:
         path.write_text(text)
 
 
-def write_configs(bins: Path, pins: dict[str, str]) -> None:
+def write_configs(pins: dict[str, str]) -> None:
+    lower_oom = can_lower_oom_score()
+    resolv_conf = upstream_resolv_conf()
     (STATE / "cni").mkdir(parents=True, exist_ok=True)
     write(
         STATE / "cni" / "10-mlrt.conflist",
@@ -257,7 +261,7 @@ state = "{RUN / "containerd"}"
   sandbox_image = "{pins["PAUSE_IMAGE"]}"
   # Hosts without CAP_SYS_RESOURCE (some VMs) cannot lower oom_score_adj (the sandbox asks for -998):
   # clamp to this process's own value instead of failing every pod.
-  restrict_oom_score_adj = {str(not can_lower_oom_score()).lower()}
+  restrict_oom_score_adj = {str(not lower_oom).lower()}
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -278,7 +282,7 @@ cgroupDriver: cgroupfs
 containerRuntimeEndpoint: unix://{CONTAINERD_SOCK}
 clusterDNS: [{NODE_IP}]
 clusterDomain: {CLUSTER_DOMAIN}
-resolvConf: {upstream_resolv_conf()}
+resolvConf: {resolv_conf}
 failSwapOn: false
 authentication:
   anonymous: {{enabled: false}}
@@ -291,7 +295,7 @@ evictionHard: {{memory.available: 200Mi, nodefs.available: 1%, imagefs.available
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 maxPods: 110
-oomScoreAdj: {-999 if can_lower_oom_score() else 0}
+oomScoreAdj: {-999 if lower_oom else 0}
 serializeImagePulls: false
 """,
     )
@@ -318,7 +322,7 @@ conntrack: {{maxPerCore: 0}}
         pods insecure
         fallthrough in-addr.arpa ip6.arpa
     }}
-    forward . {upstream_resolv_conf()}
+    forward . {resolv_conf}
     cache 30
     loop
     reload
@@ -527,9 +531,8 @@ def build_pause_image(bins: Path, ref: str) -> None:
     run("docker", "build", "--quiet", "--tag", ref, context)  # one cached layer: about a second
 
 
-def project_images() -> list[str]:
-    version = versions.load()["MLRT_VERSION"]
-    return [f"mlrt/{name}:{version}" for name in ("spark", "ml", "notebook")]
+def project_images(pins: dict[str, str]) -> list[str]:
+    return [f"mlrt/{name}:{pins['MLRT_VERSION']}" for name in ("spark", "ml", "notebook")]
 
 
 # --- storage ----------------------------------------------------------------------------------------------
@@ -558,11 +561,11 @@ reclaimPolicy: Retain
             name = pv["metadata"]["name"]
             kubectl(bins, "delete", "pv", name, "--wait=false")
             shutil.rmtree(pv["spec"]["hostPath"]["path"], ignore_errors=True)
-    names = {pv["metadata"]["name"] for pv in pvs if pv["status"].get("phase") != "Released"}
+    kept = sum(
+        1 for pv in pvs if pv["metadata"]["name"].startswith("mlrt-local-") and pv["status"].get("phase") != "Released"
+    )
     documents = []
-    for index in range(VOLUME_POOL * 4):
-        if sum(1 for n in names if n.startswith("mlrt-local-")) + len(documents) >= VOLUME_POOL:
-            break
+    for index in range(VOLUME_POOL - kept):
         name = f"mlrt-local-{int(time.time())}-{index}"
         path = STATE / "volumes" / name
         path.mkdir(parents=True, exist_ok=True)
@@ -626,12 +629,12 @@ def local_up() -> Path:
         path.mkdir(parents=True, exist_ok=True)
     prepare_host()
     write_pki(bins, pins)
-    write_configs(bins, pins)
+    write_configs(pins)
     commands = command_lines(bins)
     start("containerd", commands["containerd"])
     wait_for("containerd", lambda: ctr("version").returncode == 0, 60, "containerd")
     build_pause_image(bins, pins["PAUSE_IMAGE"])
-    import_images([pins["PAUSE_IMAGE"], *project_images()])
+    import_images([pins["PAUSE_IMAGE"], *project_images(pins)])
     start("etcd", commands["etcd"])
     wait_for(
         "etcd", lambda: urllib.request.urlopen("http://127.0.0.1:2381/health", timeout=3).status == 200, 180, "etcd"
@@ -729,15 +732,15 @@ def _bins_if_built() -> Path | None:
 
 
 def status() -> int:
-    for name in COMPONENTS:
-        pid = pid_of(name)
+    pids = {name: pid_of(name) for name in COMPONENTS}
+    for name, pid in pids.items():
         print(f"{name:24} {f'running (pid {pid})' if pid else 'stopped'}")
-    return 0 if all(pid_of(name) for name in COMPONENTS) else 1
+    return 0 if all(pids.values()) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["up", "down", "status", "kubeconfig", "volumes"])
+    parser.add_argument("command", choices=["up", "down", "status", "volumes"])
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
@@ -747,9 +750,6 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "volumes":  # recycle released volumes of the running local cluster
             ensure_root()
             ensure_volumes(k8s_build.build())
-        elif args.command == "kubeconfig":
-            given = user_kubeconfig()
-            print(given if given and given != KUBECONFIG and reachable(given) else KUBECONFIG)
         else:
             return status()
         return 0

@@ -5,6 +5,7 @@ Without a reachable cluster every test here fails, naming the fix, rather than s
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -105,8 +106,6 @@ def port_forward(namespace: str, target: str, remote: int):
 
 
 def secret_value(namespace: str, name: str, key: str) -> str:
-    import base64
-
     return base64.b64decode(kjson("-n", namespace, "get", "secret", name)["data"][key]).decode()
 
 
@@ -133,10 +132,8 @@ def only_the_workspace_is_left(namespace: str, workspace_claim: str) -> None:
     """After an uninstall: nothing but the notebook workspace claim, which StatefulSets keep on purpose
     (notebooks are never deleted by an uninstall); the test then deletes it explicitly."""
     deadline = time.monotonic() + 180
-    left = leftovers(namespace, keep=("persistentvolumeclaim/workspace-",))
-    while left and time.monotonic() < deadline:
+    while (left := leftovers(namespace, keep=("persistentvolumeclaim/workspace-",))) and time.monotonic() < deadline:
         time.sleep(3)
-        left = leftovers(namespace, keep=("persistentvolumeclaim/workspace-",))
     assert left == [], f"left behind after the uninstall: {left}"
     claims = kubectl("-n", namespace, "get", "pvc", "-o", "name").stdout.split()
     assert claims == [f"persistentvolumeclaim/{workspace_claim}"], claims
