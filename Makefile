@@ -25,11 +25,13 @@ $(VENV)/.installed: tests/requirements-dev.lock scripts/bootstrap-venv.sh
 
 venv: $(VENV)/.installed ## the host tools (pytest, ruff, hadolint, uv) in .venv, hash-checked
 
-lock: venv ## regenerate the Python locks (with hashes) from versions.env
+lock: venv ## regenerate the Python locks (with hashes) and the jar lock (Maven, sha256) from versions.env
 	$(VPY) scripts/lock.py
+	$(VPY) scripts/jars.py lock
 
-lock-check: venv ## fail when a lock is stale against versions.env
+lock-check: venv ## fail when a lock (Python or jar) is stale against versions.env
 	$(VPY) scripts/lock.py --check
+	$(VPY) scripts/jars.py check
 
 lint: venv lock-check ## Python lint, Dockerfile lint, compose config
 	$(VENV)/bin/ruff check scripts tests smoke_tests images

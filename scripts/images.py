@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import jars
 import versions
 
 ROOT = versions.ROOT
@@ -62,6 +63,8 @@ def build_command(name: str, pins: dict[str, str], ca: Path | None) -> list[str]
     parent = IMAGES[name]
     args = {key: pins[key] for key in declared_args(dockerfile) if key in pins}
     args["BASE_IMAGE"] = pins["BASE_IMAGE"] if parent is None else ref(parent, pins)
+    if "MLRT_MAVEN_REPOSITORIES" in declared_args(dockerfile):
+        args["MLRT_MAVEN_REPOSITORIES"] = " ".join(jars.repositories())
     cmd = [
         "docker",
         "buildx",
@@ -117,6 +120,18 @@ def with_parents(names: list[str]) -> list[str]:
     return [name for name in IMAGES if name in wanted]
 
 
+def stage_jars() -> None:
+    """Download and verify the jar lock's jars into the spark image's context (images/spark/jars/, ignored by
+    git); the Dockerfile checks them against the lock again and installs them."""
+    try:
+        missing = jars.fetch(ROOT / "images" / "spark" / "jars", jars.repositories())
+    except jars.JarError as err:
+        raise SystemExit(f"images: ERROR: {err}") from None
+    log(f"jar lock: {jars.summary(jars.read_lock())}, verified")
+    for item in missing:
+        log(f"NOT in the images (the jar lock has it unresolved): {item}")
+
+
 def build(names: list[str]) -> None:
     pins = versions.load()
     ca = ca_bundle()
@@ -124,6 +139,8 @@ def build(names: list[str]) -> None:
     subprocess.run([sys.executable, str(ROOT / "scripts" / "base_image.py")], check=True)
     for name in with_parents(names or list(IMAGES)):
         started = time.monotonic()
+        if name == "spark":
+            stage_jars()
         log(f"building {ref(name, pins)}")
         subprocess.run(build_command(name, pins, ca), check=True)
         tags = computed_tags(name, pins)

@@ -29,7 +29,7 @@ ROOT = versions.ROOT
 # <NAME>_VERSION, the name upper-cased with '-' as '_').
 LAYERS: list[tuple[str, list[str]]] = [
     ("base", ["pip", "setuptools", "wheel"]),
-    ("spark", ["pyspark", "pandas", "pyarrow", "numpy"]),
+    ("spark", ["pyspark", "pandas", "pyarrow", "numpy", "delta-spark"]),
     (
         "ml",
         [
@@ -66,8 +66,9 @@ class StaleLock(Exception):
     pass
 
 
-# Packages whose versions.env key is not <NAME>_VERSION (KUBERNETES_VERSION is the cluster's version).
-VERSION_KEYS = {"kubernetes": "KUBERNETES_CLIENT_VERSION"}
+# Packages whose versions.env key is not <NAME>_VERSION (KUBERNETES_VERSION is the cluster's version; Delta's
+# Python and JVM halves share DELTA_VERSION).
+VERSION_KEYS = {"kubernetes": "KUBERNETES_CLIENT_VERSION", "delta-spark": "DELTA_VERSION"}
 
 
 def version_key(package: str) -> str:
@@ -111,6 +112,9 @@ def compile_lock(requirements: list[str], out: Path, constraint: Path | None = N
     with tempfile.TemporaryDirectory() as tmp:
         req = Path(tmp) / "requirements.in"
         req.write_text("\n".join(requirements) + "\n")
+        if out.exists():
+            # uv prefers the versions of an existing output file: unchanged pins stay as they are.
+            (Path(tmp) / "out.txt").write_text(out.read_text())
         cmd = [
             uv(),
             "pip",

@@ -9,9 +9,27 @@
 #                           start without it while spark.authenticate is on; local mode makes its own)
 #   SPARK_MASTER_URL        spark.master for drivers started in this container
 #   SPARK_DRIVER_HOST       spark.driver.host that executors use to reach a driver in this container
+#   MLRT_MAVEN_REPOSITORIES Maven repositories (space-separated, in order) that --packages and
+#                           spark.jars.packages resolve from (an Ivy settings file; baked in at build time)
 set -euo pipefail
 
 die() { echo "mlrt-entrypoint: ERROR: $*" >&2; exit 64; }
+
+# An Ivy settings file whose only resolvers are MLRT_MAVEN_REPOSITORIES, in order (Spark's defaults would also
+# ask Maven Central and spark-packages, which an air-gapped cluster cannot reach).
+ivy_settings() {
+  local i=0 repo repos
+  read -ra repos <<<"${MLRT_MAVEN_REPOSITORIES//,/ }"
+  {
+    echo '<ivysettings><settings defaultResolver="mlrt"/><resolvers><chain name="mlrt" returnFirst="true">'
+    for repo in "${repos[@]}"; do
+      repo=$(printf '%s' "$repo" | sed 's/&/\&amp;/g; s/"/\&quot;/g; s/</\&lt;/g')
+      echo "<ibiblio name=\"mlrt-$i\" m2compatible=\"true\" root=\"${repo%/}/\"/>"
+      i=$((i + 1))
+    done
+    echo '</chain></resolvers></ivysettings>'
+  } >"$1"
+}
 
 assemble_conf() {
   mkdir -p "$SPARK_CONF_DIR"
@@ -29,6 +47,10 @@ assemble_conf() {
   fi
   if [ -n "${SPARK_MASTER_URL:-}" ]; then
     printf 'spark.master %s\n' "$SPARK_MASTER_URL" >>"$conf"
+  fi
+  if [ -n "${MLRT_MAVEN_REPOSITORIES:-}" ]; then
+    ivy_settings "$SPARK_CONF_DIR/ivysettings.xml"
+    printf 'spark.jars.ivySettings %s\n' "$SPARK_CONF_DIR/ivysettings.xml" >>"$conf"
   fi
   if [ -n "${SPARK_DRIVER_HOST:-}" ]; then
     printf 'spark.driver.host %s\nspark.driver.bindAddress 0.0.0.0\n' "$SPARK_DRIVER_HOST" >>"$conf"
