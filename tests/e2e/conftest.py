@@ -128,15 +128,17 @@ def notebook_job_runs_on_executor_pods(namespace: str, notebook_pod: str, execut
     assert len(hosts) >= 2 and all(h.startswith(executor_prefix) for h in hosts), hosts
 
 
-def only_the_workspace_is_left(namespace: str, workspace_claim: str) -> None:
-    """After an uninstall: nothing but the notebook workspace claim, which StatefulSets keep on purpose
-    (notebooks are never deleted by an uninstall); the test then deletes it explicitly."""
+def only_kept_claims_are_left(namespace: str, kept: list[str]) -> None:
+    """After an uninstall: nothing but the claims kept on purpose (the notebook workspace, which StatefulSets
+    keep, and under Helm the lake, which the chart marks `keep`: notebooks and tables are never deleted by an
+    uninstall); the test then deletes them explicitly."""
+    keep = tuple(f"persistentvolumeclaim/{claim}" for claim in kept)
     deadline = time.monotonic() + 180
-    while (left := leftovers(namespace, keep=("persistentvolumeclaim/workspace-",))) and time.monotonic() < deadline:
+    while (left := leftovers(namespace, keep=keep)) and time.monotonic() < deadline:
         time.sleep(3)
     assert left == [], f"left behind after the uninstall: {left}"
     claims = kubectl("-n", namespace, "get", "pvc", "-o", "name").stdout.split()
-    assert claims == [f"persistentvolumeclaim/{workspace_claim}"], claims
+    assert sorted(claims) == sorted(keep), claims
     kubectl("-n", namespace, "delete", "pvc", "--all", "--wait=true")
 
 

@@ -21,7 +21,7 @@ from tests.e2e.conftest import (
     kjson,
     kubectl,
     notebook_job_runs_on_executor_pods,
-    only_the_workspace_is_left,
+    only_kept_claims_are_left,
     port_forward,
     run,
     secret_value,
@@ -169,4 +169,4 @@ def test_spark_submit_cluster_mode(release, tmp_path):
 
 def test_uninstall_leaves_nothing_behind(release):
     run(HELM, "uninstall", RELEASE, "-n", release, "--wait", "--timeout", "5m", timeout=400)
-    only_the_workspace_is_left(release, f"workspace-{FULLNAME}-jupyter-0")
+    only_kept_claims_are_left(release, [f"workspace-{FULLNAME}-jupyter-0", f"{FULLNAME}-lake"])

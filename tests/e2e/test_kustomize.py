@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.conftest import ROOT
-from tests.e2e.conftest import kubectl, notebook_job_runs_on_executor_pods, only_the_workspace_is_left, run
+from tests.e2e.conftest import kubectl, notebook_job_runs_on_executor_pods, only_kept_claims_are_left, run
 
 KUSTOMIZE = shutil.which("kustomize") or str(ROOT / ".cache/tools/bin/kustomize")
 
@@ -52,4 +52,4 @@ def test_notebook_job_runs_on_executor_pods(installed):
 def test_delete_leaves_nothing_behind(installed):
     namespace, manifests = installed
     kubectl("delete", "-f", "-", "--wait=true", stdin=manifests, timeout=400)
-    only_the_workspace_is_left(namespace, "workspace-mlrt-jupyter-0")
+    only_kept_claims_are_left(namespace, ["workspace-mlrt-jupyter-0"])
