@@ -1,5 +1,6 @@
 """Write docs/runtime-manifest.md from the built images (like docker-stacks' taggers, by running them):
-every Python package and every JVM jar with its version, plus OS, Python and Java versions.
+every Python package and every JVM jar (with its sha256; the jar lock's additions with the package that pulled
+each in, and declared packages the image lacks with the reason), plus OS, Python and Java versions.
 
   python scripts/manifest.py            write docs/runtime-manifest.md
   python scripts/manifest.py --check    exit 1 when the committed manifest differs from the images
@@ -17,14 +18,17 @@ import versions
 
 MANIFEST = versions.ROOT / "docs" / "runtime-manifest.md"
 PROBE = r"""
-import json, os, platform, subprocess, sys
+import hashlib, json, os, platform, subprocess, sys
 from importlib import metadata
-jars = sorted(os.listdir(os.path.join(os.environ["SPARK_HOME"], "jars")))
+home = os.path.join(os.environ["SPARK_HOME"], "jars")
+jars = [(name, hashlib.sha256(open(os.path.join(home, name), "rb").read()).hexdigest())
+        for name in sorted(os.listdir(home)) if name.endswith(".jar")]
+jar_lock = json.load(open("/opt/mlrt/locks/jars.lock"))
 java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]
 os_release = dict(line.rstrip().split("=", 1) for line in open("/etc/os-release") if "=" in line)
 packages = sorted({(d.metadata["Name"].lower(), d.version) for d in metadata.distributions()})
 print(json.dumps({"os": os_release["PRETTY_NAME"].strip('"'), "python": platform.python_version(),
-                  "java": java, "packages": packages, "jars": jars}))
+                  "java": java, "packages": packages, "jars": jars, "jar_lock": jar_lock}))
 """
 
 
@@ -62,9 +66,37 @@ def render(pins: dict[str, str]) -> str:
     for name, version in driver["packages"]:
         where = "ml, notebook" if name in executor_names else "notebook"
         lines.append(f"| {name} | {version} | {where} |")
-    lines += ["", f"## JVM jars in $SPARK_HOME/jars ({len(executor['jars'])})", ""]
-    lines += [f"- {jar}" for jar in executor["jars"]]
+    lines += jar_section(executor)
     return "\n".join(lines) + "\n"
+
+
+def jar_section(image: dict) -> list[str]:
+    lock = image["jar_lock"]
+    added = {jar["file"]: jar for jar in lock["jars"]}
+    lines = [
+        "",
+        f"## JVM jars in $SPARK_HOME/jars ({len(image['jars'])}, the same in every image)",
+        "",
+        f"### Added from the jar lock ({len(added)}; images/spark/jars.lock, `make lock`)",
+        "",
+        "| jar | coordinate | pulled in by | sha256 |",
+        "|---|---|---|---|",
+    ]
+    for name, sha in image["jars"]:
+        if name in added:
+            jar = added[name]
+            lines.append(f"| {name} | {jar['coordinate']} | {', '.join(jar['pulled_in_by'])} | {sha} |")
+    absent = [p for p in lock["packages"] if p["status"] != "resolved"]
+    if absent:
+        lines += ["", f"### Declared but absent ({len(absent)})", "", "| package | why | repositories asked |"]
+        lines.append("|---|---|---|")
+        for package in absent:
+            asked = "; ".join(f"{repo}: {answer}" for repo, answer in package["asked"].items())
+            lines.append(f"| {package['coordinate']} | {package['reason']} | {asked} |")
+    shipped = [(name, sha) for name, sha in image["jars"] if name not in added]
+    lines += ["", f"### Shipped with pyspark ({len(shipped)})", "", "| jar | sha256 |", "|---|---|"]
+    lines += [f"| {name} | {sha} |" for name, sha in shipped]
+    return lines
 
 
 def main() -> None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from .conftest import PINS, run
+import json
+
+import jars
+from tests.conftest import ROOT
+
+from .conftest import PINS, inspect, run
 
 IMAGE = "spark"
 
@@ -69,3 +74,63 @@ def test_conf_is_assembled_from_the_environment(image):
 def test_kubernetes_executor_contract_is_checked(image):
     result = run(image, "executor", check=False)
     assert result.returncode != 0 and "SPARK_EXECUTOR_MEMORY" in result.stderr, result.stderr
+
+
+def test_locked_jars_are_in_spark_home_with_their_sha256(image):
+    script = (
+        "import hashlib, json, os\n"
+        "lock = json.load(open('/opt/mlrt/locks/jars.lock'))\n"
+        "jars = os.path.join(os.environ['SPARK_HOME'], 'jars')\n"
+        "for jar in lock['jars']:\n"
+        "    path = os.path.join(jars, jar['file'])\n"
+        "    got = hashlib.sha256(open(path, 'rb').read()).hexdigest() if os.path.exists(path) else 'missing'\n"
+        "    print(jar['file'], 'ok' if got == jar['sha256'] else got)\n"
+    )
+    lines = run(image, "python", "-c", script).splitlines()
+    assert lines and all(line.endswith(" ok") for line in lines), lines
+    locked = json.loads((ROOT / "images/spark/jars.lock").read_text())
+    assert len(lines) == len(locked["jars"]), "the image's jar lock is the committed one"
+
+
+# A Delta table and a --packages resolution in one local session: Delta works as configured by the one shared
+# spark-defaults.conf, and spark.jars.packages resolves from MLRT_MAVEN_REPOSITORIES only (here a file://
+# repository made in the container; Maven Central is not asked).
+DELTA_AND_PACKAGES = """
+import glob, os, shutil
+repo = "/tmp/repo/org/mlrt/probe/hello/1.0"
+os.makedirs(repo)
+shutil.copy(glob.glob(os.environ["SPARK_HOME"] + "/jars/io.delta.delta-storage-*.jar")[0], repo + "/hello-1.0.jar")
+open(repo + "/hello-1.0.pom", "w").write(
+    '<project><modelVersion>4.0.0</modelVersion><groupId>org.mlrt.probe</groupId>'
+    '<artifactId>hello</artifactId><version>1.0</version></project>')
+import delta
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+s = (SparkSession.builder.master("local[2]").config("spark.eventLog.enabled", "false")
+     .config("spark.jars.packages", "org.mlrt.probe:hello:1.0").getOrCreate())
+print("PACKAGES", ",".join(j for j in s.sparkContext._jsc.sc().listJars().mkString(",").split(",") if "hello" in j))
+s.range(0, 100).write.format("delta").save("/tmp/t")
+DeltaTable.forPath(s, "/tmp/t").delete("id < 10")
+print("DELTA", s.read.format("delta").load("/tmp/t").count(),
+      s.read.format("delta").option("versionAsOf", 0).load("/tmp/t").count(),
+      s.sql("DESCRIBE HISTORY delta.`/tmp/t`").count())
+s.stop()
+"""
+
+
+def test_delta_and_packages_from_the_configured_repositories(image):
+    out = run(image, "python", "-c", DELTA_AND_PACKAGES, env={"MLRT_MAVEN_REPOSITORIES": "file:///tmp/repo"})
+    lines = dict(line.split(" ", 1) for line in out.splitlines() if line.startswith(("PACKAGES", "DELTA")))
+    assert "org.mlrt.probe_hello-1.0.jar" in lines["PACKAGES"], out
+    assert lines["DELTA"].split() == ["90", "100", "2"], out
+    settings = run(image, "cat", "/tmp/spark-conf/ivysettings.xml", env={"MLRT_MAVEN_REPOSITORIES": "https://a/m2"})
+    assert 'root="https://a/m2/"' in settings and "repo1.maven.org" not in settings
+
+
+def test_the_image_resolves_from_the_build_repositories_by_default(image):
+    env = dict(item.split("=", 1) for item in inspect(image, ".Config.Env"))
+    assert env["MLRT_MAVEN_REPOSITORIES"] == " ".join(jars.repositories())
+    assert (
+        run(image, "python", "-c", "import delta, importlib.metadata as m; print(m.version('delta-spark'))").strip()
+        == (PINS["DELTA_VERSION"])
+    )
