@@ -6,7 +6,8 @@
 Every image is images/<name>/Dockerfile with images/<name>/ as its context, chained by ARG BASE_IMAGE.
 Build args come from versions.env (each ARG a Dockerfile declares and versions.env has). An extra CA bundle
 (MLRT_CA_BUNDLE, else SSL_CERT_FILE, REQUESTS_CA_BUNDLE or PIP_CERT) is passed as the BuildKit secret
-"mlrt_ca" and never lands in a layer.
+"mlrt_ca" and never lands in a layer. Before the spark image, the jar lock's jars are downloaded from
+MLRT_MAVEN_REPOSITORIES and verified into images/spark/jars/ (scripts/jars.py fetch).
 """
 
 from __future__ import annotations

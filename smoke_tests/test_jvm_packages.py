@@ -33,6 +33,14 @@ def require_jars(*keys: str) -> None:
             )
 
 
+@pytest.fixture(autouse=True)
+def small_delta_snapshots(spark):
+    """Delta rebuilds a table's state in 50 partitions by default; the smoke tables are small."""
+    spark.conf.set("spark.databricks.delta.snapshotPartitions", "4")
+    yield
+    spark.conf.unset("spark.databricks.delta.snapshotPartitions")
+
+
 @pytest.fixture
 def lake_dir():
     if not os.access(LAKE, os.W_OK):

@@ -106,7 +106,9 @@ open(repo + "/hello-1.0.pom", "w").write(
 import delta
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
+# Delta rebuilds a table's state in 50 partitions by default: a few suffice for a tiny table.
 s = (SparkSession.builder.master("local[2]").config("spark.eventLog.enabled", "false")
+     .config("spark.databricks.delta.snapshotPartitions", "2").config("spark.sql.shuffle.partitions", "2")
      .config("spark.jars.packages", "org.mlrt.probe:hello:1.0").getOrCreate())
 print("PACKAGES", ",".join(j for j in s.sparkContext._jsc.sc().listJars().mkString(",").split(",") if "hello" in j))
 s.range(0, 100).write.format("delta").save("/tmp/t")
