@@ -33,12 +33,20 @@ def require_jars(*keys: str) -> None:
             )
 
 
+SMALL_TABLES = {
+    # Delta rebuilds a table's state in 50 partitions, and joins (MERGE) shuffle into 200: the tables are small.
+    "spark.databricks.delta.snapshotPartitions": "4",
+    "spark.sql.shuffle.partitions": "8",
+}
+
+
 @pytest.fixture(autouse=True)
-def small_delta_snapshots(spark):
-    """Delta rebuilds a table's state in 50 partitions by default; the smoke tables are small."""
-    spark.conf.set("spark.databricks.delta.snapshotPartitions", "4")
+def small_tables(spark):
+    for key, value in SMALL_TABLES.items():
+        spark.conf.set(key, value)
     yield
-    spark.conf.unset("spark.databricks.delta.snapshotPartitions")
+    for key in SMALL_TABLES:
+        spark.conf.unset(key)
 
 
 @pytest.fixture
@@ -91,9 +99,9 @@ def test_delta_lake_on_the_shared_lake(spark, lake_dir):
 
     def append(start: int) -> None:
         try:
-            spark.range(start, start + 500, numPartitions=2).withColumn("v", F.lit(1)).write.format("delta").mode(
-                "append"
-            ).save(path)
+            spark.range(start, start + 500, numPartitions=2).withColumn("v", F.lit(1).cast("long")).write.format(
+                "delta"
+            ).mode("append").save(path)
         except BaseException as err:  # surfaced below
             errors.append(err)
 
@@ -102,7 +110,7 @@ def test_delta_lake_on_the_shared_lake(spark, lake_dir):
         thread.start()
     for thread in threads:
         thread.join()
-    assert not errors, errors
+    assert not errors, [str(e)[:600] for e in errors]
     assert spark.read.format("delta").load(path).count() == 11_010
 
     spark.sql(f"OPTIMIZE delta.`{path}`")
@@ -113,21 +121,27 @@ def test_delta_lake_on_the_shared_lake(spark, lake_dir):
     print(f"Delta: written by executors on {sorted(evidence.hosts)}; history {operations}")
 
 
-def test_delta_managed_table_in_the_shared_warehouse(spark):
+def test_delta_managed_tables_in_the_shared_warehouse(spark):
     require_jars("JVM_PACKAGE_DELTA")
     warehouse = spark.conf.get("spark.sql.warehouse.dir")
-    assert warehouse.startswith(f"file:{LAKE}/") or warehouse.startswith(f"file://{LAKE}/"), warehouse
-    name = f"smoke_{uuid.uuid4().hex[:8]}"
-    spark.sql(f"CREATE TABLE {name} (id BIGINT, label STRING) USING delta")
+    assert warehouse.startswith((f"file:{LAKE}/", f"file://{LAKE}/")), warehouse
+    created, saved = (f"smoke_{uuid.uuid4().hex[:8]}" for _ in range(2))
+    spark.sql(f"CREATE TABLE {created} (id BIGINT, label STRING) USING delta")
     try:
         with ran_on_executors(spark, "Delta managed table"):
-            spark.range(0, 1_000, numPartitions=4).selectExpr("id", "cast(id % 3 AS STRING) AS label").write.mode(
-                "append"
-            ).saveAsTable(name)
-        assert spark.table(name).count() == 1_000
-        assert spark.sql(f"DESCRIBE DETAIL {name}").first().format == "delta"
+            rows = spark.range(0, 1_000, numPartitions=4).selectExpr("id", "cast(id % 3 AS STRING) AS label")
+            rows.write.mode("append").saveAsTable(created)
+            # As on Databricks, a table saved with no format is a Delta table.
+            rows.write.saveAsTable(saved)
+        assert spark.table(created).count() == 1_000
+        assert spark.sql(f"SELECT count(*) FROM {saved} WHERE label = '0'").first()[0] == 334
+        for name in (created, saved):
+            detail = spark.sql(f"DESCRIBE DETAIL {name}").first()
+            assert detail.format == "delta", (name, detail)
+            assert detail.location.startswith(warehouse.rstrip("/")) or LAKE.as_posix() in detail.location, detail
     finally:
-        spark.sql(f"DROP TABLE IF EXISTS {name}")
+        for name in (created, saved):
+            spark.sql(f"DROP TABLE IF EXISTS {name}")
 
 
 def test_graphframes_components_and_pagerank(spark, lake_dir):
