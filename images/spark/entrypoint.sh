@@ -16,8 +16,13 @@ set -euo pipefail
 die() { echo "mlrt-entrypoint: ERROR: $*" >&2; exit 64; }
 
 # An Ivy settings file whose only resolvers are MLRT_MAVEN_REPOSITORIES, in order (Spark's defaults would also
-# ask Maven Central and spark-packages, which an air-gapped cluster cannot reach).
+# ask Maven Central and spark-packages, which an air-gapped cluster cannot reach). One fixed path outside
+# $SPARK_CONF_DIR: a spark-submit client passes spark.jars.ivySettings on to a Kubernetes driver pod, whose
+# conf directory is Spark's read-only mount; the driver role writes the same file there.
+IVY_SETTINGS_FILE=/tmp/mlrt-ivy/ivysettings.xml
 ivy_settings() {
+  [ -n "${MLRT_MAVEN_REPOSITORIES:-}" ] || return 0
+  mkdir -p "$(dirname "$IVY_SETTINGS_FILE")"
   local i=0 repo repos
   read -ra repos <<<"${MLRT_MAVEN_REPOSITORIES//,/ }"
   {
@@ -28,7 +33,7 @@ ivy_settings() {
       i=$((i + 1))
     done
     echo '</chain></resolvers></ivysettings>'
-  } >"$1"
+  } >"$IVY_SETTINGS_FILE"
 }
 
 assemble_conf() {
@@ -49,8 +54,8 @@ assemble_conf() {
     printf 'spark.master %s\n' "$SPARK_MASTER_URL" >>"$conf"
   fi
   if [ -n "${MLRT_MAVEN_REPOSITORIES:-}" ]; then
-    ivy_settings "$SPARK_CONF_DIR/ivysettings.xml"
-    printf 'spark.jars.ivySettings %s\n' "$SPARK_CONF_DIR/ivysettings.xml" >>"$conf"
+    ivy_settings
+    printf 'spark.jars.ivySettings %s\n' "$IVY_SETTINGS_FILE" >>"$conf"
   fi
   if [ -n "${SPARK_DRIVER_HOST:-}" ]; then
     printf 'spark.driver.host %s\nspark.driver.bindAddress 0.0.0.0\n' "$SPARK_DRIVER_HOST" >>"$conf"
@@ -76,7 +81,7 @@ case "$role" in
     exec "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.history.HistoryServer "$@"
     ;;
   driver)
-    shift
+    shift; ivy_settings
     exec "$SPARK_HOME/bin/spark-submit" \
       --conf "spark.driver.bindAddress=${SPARK_DRIVER_BIND_ADDRESS:?set by Spark on Kubernetes}" \
       --conf "spark.executorEnv.SPARK_DRIVER_POD_IP=$SPARK_DRIVER_BIND_ADDRESS" \

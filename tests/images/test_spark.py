@@ -125,7 +125,7 @@ def test_delta_and_packages_from_the_configured_repositories(image):
     lines = dict(line.split(" ", 1) for line in out.splitlines() if line.startswith(("PACKAGES", "DELTA")))
     assert "org.mlrt.probe_hello-1.0.jar" in lines["PACKAGES"], out
     assert lines["DELTA"].split() == ["90", "100", "2"], out
-    settings = run(image, "cat", "/tmp/spark-conf/ivysettings.xml", env={"MLRT_MAVEN_REPOSITORIES": "https://a/m2"})
+    settings = run(image, "cat", "/tmp/mlrt-ivy/ivysettings.xml", env={"MLRT_MAVEN_REPOSITORIES": "https://a/m2"})
     assert 'root="https://a/m2/"' in settings and "repo1.maven.org" not in settings
 
 
