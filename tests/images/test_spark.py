@@ -136,3 +136,15 @@ def test_the_image_resolves_from_the_build_repositories_by_default(image):
         run(image, "python", "-c", "import delta, importlib.metadata as m; print(m.version('delta-spark'))").strip()
         == (PINS["DELTA_VERSION"])
     )
+
+
+def test_a_kubernetes_driver_writes_the_ivy_settings_its_client_names(image):
+    """A cluster-mode client passes spark.jars.ivySettings on; the driver role writes the file it names."""
+    out = run(
+        image,
+        "-c",
+        "/opt/mlrt/bin/entrypoint.sh driver --version >/dev/null 2>&1; cat /tmp/mlrt-ivy/ivysettings.xml",
+        entrypoint="bash",
+        env={"SPARK_DRIVER_BIND_ADDRESS": "127.0.0.1", "MLRT_MAVEN_REPOSITORIES": "https://mirror.example/m2"},
+    )
+    assert 'root="https://mirror.example/m2/"' in out, out
