@@ -62,9 +62,10 @@ def build_command(name: str, pins: dict[str, str], ca: Path | None) -> list[str]
     context = ROOT / "images" / name
     dockerfile = context / "Dockerfile"
     parent = IMAGES[name]
-    args = {key: pins[key] for key in declared_args(dockerfile) if key in pins}
+    declared = declared_args(dockerfile)
+    args = {key: pins[key] for key in declared if key in pins}
     args["BASE_IMAGE"] = pins["BASE_IMAGE"] if parent is None else ref(parent, pins)
-    if "MLRT_MAVEN_REPOSITORIES" in declared_args(dockerfile):
+    if "MLRT_MAVEN_REPOSITORIES" in declared:
         args["MLRT_MAVEN_REPOSITORIES"] = " ".join(jars.repositories())
     cmd = [
         "docker",
@@ -125,12 +126,12 @@ def stage_jars() -> None:
     """Download and verify the jar lock's jars into the spark image's context (images/spark/jars/, ignored by
     git); the Dockerfile checks them against the lock again and installs them."""
     try:
-        missing = jars.fetch(ROOT / "images" / "spark" / "jars", jars.repositories())
+        data = jars.fetch(ROOT / "images" / "spark" / "jars", jars.repositories())
     except jars.JarError as err:
         raise SystemExit(f"images: ERROR: {err}") from None
-    log(f"jar lock: {jars.summary(jars.read_lock())}, verified")
-    for item in missing:
-        log(f"NOT in the images (the jar lock has it unresolved): {item}")
+    log(f"jar lock: {jars.summary(data)}, verified")
+    for package in jars.unresolved(data):
+        log(f"NOT in the images (the jar lock has it unresolved): {package['coordinate']} ({package['reason']})")
 
 
 def build(names: list[str]) -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import io
 import json
 import netrc
 import os
@@ -477,8 +476,13 @@ def check(pins: dict[str, str], path: Path = LOCK) -> None:
         )
 
 
-def fetch(dest: Path, repos: list[str], path: Path = LOCK) -> list[str]:
-    """Put exactly the locked jars into dest (verified); return what the lock marks unresolved."""
+def unresolved(data: dict) -> list[dict]:
+    """The declared packages a jar lock records as unresolved (not in the images)."""
+    return [p for p in data["packages"] if p["status"] != "resolved"]
+
+
+def fetch(dest: Path, repos: list[str], path: Path = LOCK) -> dict:
+    """Put exactly the locked jars into dest (verified); return the lock."""
     data = read_lock(path)
     dest.mkdir(parents=True, exist_ok=True)
     for old in dest.glob("*.jar"):
@@ -486,18 +490,14 @@ def fetch(dest: Path, repos: list[str], path: Path = LOCK) -> list[str]:
     for jar in data["jars"]:
         source = download(Coordinate.parse(jar["coordinate"]), repos, expect=jar["sha256"])
         shutil.copyfile(source, dest / jar["file"])
-    missing = [f"{p['coordinate']} ({p['reason']})" for p in data["packages"] if p["status"] != "resolved"]
-    return missing
+    return data
 
 
 def summary(data: dict) -> str:
-    out = io.StringIO()
     size = sum(j["size"] for j in data["jars"])
-    print(f"{len(data['jars'])} jars, {size / 1e6:.1f} MB", file=out, end="")
-    missing = [p["coordinate"] for p in data["packages"] if p["status"] != "resolved"]
-    if missing:
-        print(f"; unresolved: {', '.join(missing)}", file=out, end="")
-    return out.getvalue()
+    text = f"{len(data['jars'])} jars, {size / 1e6:.1f} MB"
+    missing = [p["coordinate"] for p in unresolved(data)]
+    return f"{text}; unresolved: {', '.join(missing)}" if missing else text
 
 
 def main() -> None:
@@ -518,10 +518,10 @@ def main() -> None:
             check(pins)
             print("jars: the jar lock is up to date", file=sys.stderr)
         else:
-            missing = fetch(args.dest, repositories())
-            print(f"jars: {summary(read_lock())} verified into {args.dest}", file=sys.stderr)
-            for item in missing:
-                print(f"jars: NOT in the image: {item}", file=sys.stderr)
+            data = fetch(args.dest, repositories())
+            print(f"jars: {summary(data)} verified into {args.dest}", file=sys.stderr)
+            for package in unresolved(data):
+                print(f"jars: NOT in the image: {package['coordinate']} ({package['reason']})", file=sys.stderr)
     except JarError as err:
         raise SystemExit(f"jars: ERROR: {err}") from None
 

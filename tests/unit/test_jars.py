@@ -173,9 +173,11 @@ def test_lock_and_fetch_from_a_file_repository(local_repo, tmp_path):
     lock_file = tmp_path / "jars.lock"
     lock_file.write_text(json.dumps(data))
     staged = tmp_path / "staged"
-    missing = jars.fetch(staged, repos, path=lock_file)
+    fetched = jars.fetch(staged, repos, path=lock_file)
     assert sorted(p.name for p in staged.iterdir()) == sorted(j["file"] for j in data["jars"])
-    assert missing == [f"{group}:absent_2.13:9.9 (no configured repository serves it)"]
+    assert [(p["coordinate"], p["reason"]) for p in jars.unresolved(fetched)] == [
+        (f"{group}:absent_2.13:9.9", "no configured repository serves it")
+    ]
 
     # The repository now serves a different helper jar: the build fails naming it.
     (repo / helper["path"]).write_bytes(b"not the locked jar")
