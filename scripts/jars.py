@@ -14,10 +14,13 @@ Environment:
                            password PASS). Read on the host only: credentials reach neither an image layer nor a
                            command line.
 
-Left out of the lock, with the reason recorded: whatever $SPARK_HOME/jars already ships (Spark's own modules
-and their dependencies, whatever version a package's pom names, as long as it asks for no newer major.minor
-than Spark ships: that fails naming both), test frameworks published as compile dependencies, and second
-logging bindings. A declared package that no repository serves is recorded as unresolved with each
+versions.env may also name artifacts to leave out wherever they appear (JVM_EXCLUDE_<NAME>=group:artifact), e.g.
+an uber jar whose parts are declared one by one instead.
+
+Left out of the lock, with the reason recorded: the excluded artifacts, whatever $SPARK_HOME/jars already ships
+(Spark's own modules and their dependencies, whatever version a package's pom names, as long as it asks for no
+newer major.minor than Spark ships: that fails naming both), test frameworks published as compile dependencies,
+and second logging bindings. A declared package that no repository serves is recorded as unresolved with each
 repository's answer; any other resolution error fails.
 """
 
@@ -48,6 +51,8 @@ ROOT = versions.ROOT
 LOCK = ROOT / "images" / "spark" / "jars.lock"
 MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
 PACKAGE_PREFIX = "JVM_PACKAGE_"
+EXCLUDE_PREFIX = "JVM_EXCLUDE_"
+_ARTIFACT = re.compile(r"^[A-Za-z0-9_.\-]+:[A-Za-z0-9_.\-]+$")
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 TIMEOUT_S = 30
 _COORD = re.compile(r"^([A-Za-z0-9_.\-]+):([A-Za-z0-9_.\-]+):([A-Za-z0-9_.\-+]+)$")
@@ -114,6 +119,20 @@ def declared(pins: dict[str, str]) -> dict[str, Coordinate]:
         for key, value in pins.items()
         if key.startswith(PACKAGE_PREFIX)
     }
+
+
+def excluded(pins: dict[str, str]) -> dict[str, str]:
+    """versions.env's JVM_EXCLUDE_<NAME>=group:artifact lines: group:artifact -> the key that excludes it."""
+    out = {}
+    for key, value in pins.items():
+        if key.startswith(EXCLUDE_PREFIX):
+            if not _ARTIFACT.match(value.strip()):
+                raise JarError(
+                    f"versions.env {key}={value!r} is not group:artifact (no version: the artifact is left out "
+                    f"whatever version a pom names), e.g. software.amazon.awssdk:bundle"
+                )
+            out[value.strip()] = key
+    return out
 
 
 def repositories(value: str | None = None) -> list[str]:
@@ -311,9 +330,11 @@ def maven_tree(packages: list[Coordinate], repos: list[str]) -> dict:
         return json.loads((work / "tree.json").read_text())
 
 
-def classify(tree: dict, jars: list[str]) -> tuple[dict[str, dict], list[dict]]:
-    """Walk Maven's tree: keep what Spark lacks, leave out (with the reason) what it ships and everything under
-    that, test frameworks and second logging bindings. Fails on a newer major.minor than Spark ships."""
+def classify(tree: dict, jars: list[str], exclude: dict[str, str] | None = None) -> tuple[dict[str, dict], list[dict]]:
+    """Walk Maven's tree: keep what Spark lacks, leave out (with the reason) what `exclude` names (group:artifact
+    -> the versions.env key), what Spark ships and everything under those, test frameworks and second logging
+    bindings. Fails on a newer major.minor than Spark ships."""
+    exclude = exclude or {}
     kept: dict[str, dict] = {}
     left_out: list[dict] = []
 
@@ -321,7 +342,9 @@ def classify(tree: dict, jars: list[str]) -> tuple[dict[str, dict], list[dict]]:
         coord = Coordinate(node["groupId"], node["artifactId"], node["version"])
         key = f"{coord.group}:{coord.artifact}"
         reason = None
-        if node.get("type", "jar") != "jar" or node.get("classifier"):
+        if key in exclude:
+            reason = f"excluded by versions.env {exclude[key]}"
+        elif node.get("type", "jar") != "jar" or node.get("classifier"):
             reason = f"not a plain jar (type {node.get('type')}, classifier {node.get('classifier') or '-'})"
         elif coord.artifact in LOGGING_BINDINGS:
             reason = "a second logging binding (Spark logs through log4j-slf4j2-impl)"
@@ -365,6 +388,7 @@ def probe(coord: Coordinate, repos: list[str]) -> dict[str, str]:
 
 def inputs_stamp(pins: dict[str, str]) -> str:
     lines = [f"spark={pins['SPARK_VERSION']}"] + [f"{k}={v}" for k, v in declared(pins).items()]
+    lines += [f"{k}={v}" for v, k in excluded(pins).items()]
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
@@ -389,7 +413,8 @@ def lock(pins: dict[str, str], repos: list[str], spark: list[str] | None = None)
                 }
             )
             print(f"jars: {coord}: not served by {', '.join(repos)}; recorded as unresolved", file=sys.stderr)
-    kept, left_out = classify(maven_tree(resolvable, repos), spark) if resolvable else ({}, [])
+    exclude = excluded(pins)
+    kept, left_out = classify(maven_tree(resolvable, repos), spark, exclude) if resolvable else ({}, [])
     jars = []
     for item in sorted(kept.values(), key=lambda i: i["coordinate"]):
         coord = Coordinate.parse(item["coordinate"])
@@ -471,8 +496,8 @@ def check(pins: dict[str, str], path: Path = LOCK) -> None:
     data = read_lock(path)
     if data.get("inputs_sha256") != inputs_stamp(pins):
         raise JarError(
-            f"{path.relative_to(ROOT)} is stale against versions.env (JVM_PACKAGE_* or SPARK_VERSION changed); "
-            f"run `make lock`"
+            f"{path.relative_to(ROOT)} is stale against versions.env (JVM_PACKAGE_*, JVM_EXCLUDE_* or SPARK_VERSION "
+            f"changed); run `make lock`"
         )
 
 

@@ -38,6 +38,24 @@ def test_jvm_versions_follow_their_python_halves():
         assert packages[key].version == pins["MLEAP_VERSION"], key
 
 
+def test_s3a_is_hadoop_aws_at_sparks_hadoop_with_sdk_modules_not_the_bundle():
+    pins = versions.load()
+    packages = jars.declared(pins)
+    shipped = jars.spark_ships("hadoop-client-runtime", jars.spark_jars(pins["SPARK_VERSION"]))
+    assert packages["JVM_PACKAGE_HADOOP_AWS"].version == pins["HADOOP_VERSION"] == shipped
+    sdk = [c for k, c in packages.items() if k.startswith("JVM_PACKAGE_AWS_SDK_")]
+    assert sdk and {c.version for c in sdk} == {pins["AWS_SDK_VERSION"]}
+    assert jars.excluded(pins) == {"software.amazon.awssdk:bundle": "JVM_EXCLUDE_AWS_SDK_BUNDLE"}
+    data = jars.read_lock()
+    locked = {j["coordinate"].rsplit(":", 1)[0] for j in data["jars"]}
+    assert {"org.apache.hadoop:hadoop-aws", "software.amazon.awssdk:s3", "software.amazon.awssdk:sts"} <= locked
+    assert "software.amazon.awssdk:bundle" not in locked
+    left = {o["coordinate"]: o["why"] for o in data["left_out"]}
+    assert left[f"software.amazon.awssdk:bundle:{pins['AWS_SDK_VERSION']}"] == (
+        "excluded by versions.env JVM_EXCLUDE_AWS_SDK_BUNDLE"
+    )
+
+
 def test_committed_lock_bakes_delta_and_records_the_rest():
     data = jars.read_lock()
     status = {p["key"]: p["status"] for p in data["packages"]}
@@ -184,6 +202,20 @@ def test_lock_and_fetch_from_a_file_repository(local_repo, tmp_path):
     (Path(jars.cache_dir()) / "jars" / helper["file"]).unlink()
     with pytest.raises(jars.JarError, match=rf"{helper['file']} from .* has sha256 .* the jar lock says"):
         jars.fetch(staged, repos, path=lock_file)
+
+
+def test_an_excluded_artifact_is_left_out_with_what_it_pulls_in(local_repo):
+    group, repo = local_repo
+    pins = dict(_pins(group), JVM_EXCLUDE_HELPER=f"{group}:helper")
+    data = jars.lock(pins, jars.repositories(f"{repo.as_uri()} {jars.MAVEN_CENTRAL}"), spark=SPARK)
+    assert [j["coordinate"] for j in data["jars"]] == [f"{group}:app_2.13:1.0"]
+    assert {
+        "coordinate": f"{group}:helper:2.0",
+        "pulled_in_by": f"{group}:app_2.13:1.0",
+        "why": "excluded by versions.env JVM_EXCLUDE_HELPER",
+    } in data["left_out"]
+    with pytest.raises(jars.JarError, match=r"JVM_EXCLUDE_X=.* is not group:artifact"):
+        jars.excluded({"JVM_EXCLUDE_X": f"{group}:helper:2.0"})
 
 
 def test_a_newer_minor_than_spark_ships_fails_naming_both(local_repo):
