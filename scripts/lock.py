@@ -29,7 +29,7 @@ ROOT = versions.ROOT
 # <NAME>_VERSION, the name upper-cased with '-' as '_').
 LAYERS: list[tuple[str, list[str]]] = [
     ("base", ["pip", "setuptools", "wheel"]),
-    ("spark", ["pyspark", "pandas", "pyarrow", "numpy", "delta-spark"]),
+    ("spark", ["pyspark", "pandas", "pyarrow", "numpy", "delta-spark", "boto3"]),
     (
         "ml",
         [
