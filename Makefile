@@ -38,7 +38,7 @@ lint: venv lock-check ## Python lint, Dockerfile lint, compose config
 	$(VENV)/bin/ruff format --check scripts tests smoke_tests images
 	bash -n scripts/*.sh images/spark/entrypoint.sh images/base/pip-install-locked
 	$(VENV)/bin/hadolint images/*/Dockerfile
-	MLRT_VERSION=lint JUPYTER_TOKEN=lint SPARK_AUTH_SECRET=lint $(COMPOSE) --env-file /dev/null config --quiet
+	MLRT_VERSION=lint JUPYTER_TOKEN=lint SPARK_AUTH_SECRET=lint MLRT_S3_ACCESS_KEY=lint MLRT_S3_SECRET_KEY=lint $(COMPOSE) --env-file /dev/null config --quiet
 
 unit: venv ## tests of the project's own scripts (no images needed)
 	$(VPY) -m pytest tests/unit
@@ -56,7 +56,7 @@ manifest-check: build ## fail when docs/runtime-manifest.md differs from the bui
 	$(PYTHON) scripts/manifest.py --check
 
 k8s-tools: ## build helm, kustomize and kubeconform (pinned in versions.env) with go install into .cache/tools
-	@bash scripts/install-k8s-tools.sh
+	@bash scripts/install-go-tools.sh helm kustomize kubeconform
 
 k8s-validate: venv k8s-tools ## helm lint + strict offline schema checks + security/RBAC tests of chart and kustomize
 	$(VPY) scripts/k8s.py validate

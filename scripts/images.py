@@ -7,7 +7,8 @@ Every image is images/<name>/Dockerfile with images/<name>/ as its context, chai
 Build args come from versions.env (each ARG a Dockerfile declares and versions.env has). An extra CA bundle
 (MLRT_CA_BUNDLE, else SSL_CERT_FILE, REQUESTS_CA_BUNDLE or PIP_CERT) is passed as the BuildKit secret
 "mlrt_ca" and never lands in a layer. Before the spark image, the jar lock's jars are downloaded from
-MLRT_MAVEN_REPOSITORIES and verified into images/spark/jars/ (scripts/jars.py fetch).
+MLRT_MAVEN_REPOSITORIES and verified into images/spark/jars/ (scripts/jars.py fetch); before the objectstore
+image, rclone is built at RCLONE_VERSION with `go install` (scripts/install-go-tools.sh) into its bin/.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -30,6 +32,7 @@ IMAGES: dict[str, str | None] = {
     "spark": "base",
     "ml": "spark",
     "notebook": "ml",
+    "objectstore": "base",
 }
 CA_ENV_VARS = ("MLRT_CA_BUNDLE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT")
 
@@ -134,6 +137,18 @@ def stage_jars() -> None:
         log(f"NOT in the images (the jar lock has it unresolved): {package['coordinate']} ({package['reason']})")
 
 
+def stage_rclone() -> None:
+    """Build rclone from Go modules (cached in .cache/tools/bin by version) into the objectstore image's context
+    (images/objectstore/bin/, ignored by git)."""
+    subprocess.run(["bash", str(ROOT / "scripts" / "install-go-tools.sh"), "rclone"], check=True)
+    dest = ROOT / "images" / "objectstore" / "bin"
+    dest.mkdir(exist_ok=True)
+    shutil.copy2(ROOT / ".cache" / "tools" / "bin" / "rclone", dest / "rclone")
+
+
+STAGE = {"spark": stage_jars, "objectstore": stage_rclone}
+
+
 def build(names: list[str]) -> None:
     pins = versions.load()
     ca = ca_bundle()
@@ -141,8 +156,8 @@ def build(names: list[str]) -> None:
     subprocess.run([sys.executable, str(ROOT / "scripts" / "base_image.py")], check=True)
     for name in with_parents(names or list(IMAGES)):
         started = time.monotonic()
-        if name == "spark":
-            stage_jars()
+        if name in STAGE:
+            STAGE[name]()
         log(f"building {ref(name, pins)}")
         subprocess.run(build_command(name, pins, ca), check=True)
         tags = computed_tags(name, pins)

@@ -6,7 +6,7 @@
   python scripts/k8s.py drift                  exit 1 when the kustomize base differs from the chart
   python scripts/k8s.py values-doc             regenerate docs/kubernetes-values.md from values.schema.json
 
-helm, kustomize and kubeconform are built by scripts/install-k8s-tools.sh into .cache/tools/bin; the
+helm, kustomize and kubeconform are built by scripts/install-go-tools.sh into .cache/tools/bin; the
 Kubernetes schemas come from scripts/k8s_schemas.py (KUBERNETES_VERSION in versions.env).
 """
 

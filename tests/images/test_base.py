@@ -120,7 +120,8 @@ def test_computed_tag_names_what_the_image_runs(image):
 
     name = image.split("/", 1)[1].split(":", 1)[0]
     tags = build.computed_tags(name, PINS)
+    with_spark = "spark" in build.with_parents([name])
     assert tags == [
-        f"{image}-python{PINS['PYTHON_VERSION']}" + ("" if name == "base" else f"-spark{PINS['SPARK_VERSION']}")
+        f"{image}-python{PINS['PYTHON_VERSION']}" + (f"-spark{PINS['SPARK_VERSION']}" if with_spark else "")
     ]
     assert inspect(tags[0], ".Id") == inspect(image, ".Id"), f"{tags[0]} is not the same image as {image}"
