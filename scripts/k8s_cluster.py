@@ -532,7 +532,7 @@ def build_pause_image(bins: Path, ref: str) -> None:
 
 
 def project_images(pins: dict[str, str]) -> list[str]:
-    return [f"mlrt/{name}:{pins['MLRT_VERSION']}" for name in ("spark", "ml", "notebook")]
+    return [f"mlrt/{name}:{pins['MLRT_VERSION']}" for name in ("spark", "ml", "notebook", "objectstore")]
 
 
 # --- storage ----------------------------------------------------------------------------------------------

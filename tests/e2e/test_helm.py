@@ -123,6 +123,10 @@ def test_spark_submit_cluster_mode(release, tmp_path):
         "rows = spark.sparkContext.parallelize(range(1000), 8).map(lambda i: (socket.gethostname(), i)).collect()\n"
         "print('E2E-SUM', sum(v for _, v in rows))\n"
         "print('E2E-HOSTS', ','.join(sorted({h for h, _ in rows})))\n"
+        "lake = spark.conf.get('spark.sql.warehouse.dir').rsplit('/', 1)[0]\n"
+        "table = f'{lake}/submitted/{spark.sparkContext.applicationId}'\n"
+        "spark.range(500).write.format('delta').save(table)\n"
+        "print('E2E-LAKE', lake, spark.read.format('delta').load(table).count())\n"
         "spark.stop()\n"
     )
     before = {p["metadata"]["name"] for p in kjson("-n", release, "get", "pods")["items"]}
@@ -160,6 +164,7 @@ def test_spark_submit_cluster_mode(release, tmp_path):
 
         print(f"driver's first log line to 2 executors registered: {(at(registered[1]) - at(stamps[0])).seconds} s")
     assert "E2E-SUM 499500" in logs
+    assert "E2E-LAKE s3a://lake 500" in logs, "a submitted job writes its Delta table to the object store"
     hosts = next(line for line in logs.splitlines() if line.startswith("E2E-HOSTS")).split(" ", 1)[1].split(",")
     assert len(hosts) >= 2 and driver not in hosts, hosts
     kubectl("-n", release, "delete", "pod", driver)
@@ -169,4 +174,6 @@ def test_spark_submit_cluster_mode(release, tmp_path):
 
 def test_uninstall_leaves_nothing_behind(release):
     run(HELM, "uninstall", RELEASE, "-n", release, "--wait", "--timeout", "5m", timeout=400)
-    only_kept_claims_are_left(release, [f"workspace-{FULLNAME}-jupyter-0", f"{FULLNAME}-lake"])
+    only_kept_claims_are_left(
+        release, [f"workspace-{FULLNAME}-jupyter-0", f"{FULLNAME}-lake", f"{FULLNAME}-objectstore"]
+    )

@@ -29,6 +29,9 @@ def installed(cluster, tmp_path_factory):
     shutil.copytree(ROOT / "k8s" / "kustomize", tree, ignore=shutil.ignore_patterns("*-secret.env"))
     (tree / "overlays" / "dev" / "jupyter-secret.env").write_text(f"token={secrets.token_hex(24)}\n")
     (tree / "overlays" / "dev" / "spark-auth-secret.env").write_text(f"secret={secrets.token_hex(32)}\n")
+    (tree / "overlays" / "dev" / "objectstore-secret.env").write_text(
+        f"access_key_id={secrets.token_hex(10)}\nsecret_access_key={secrets.token_hex(20)}\n"
+    )
     manifests = run(KUSTOMIZE, "build", str(tree / "overlays" / "dev")).stdout
     kubectl("create", "namespace", NAMESPACE)
     try:

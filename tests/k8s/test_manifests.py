@@ -140,7 +140,8 @@ def test_generated_secrets_are_random_and_not_in_notes():
     docs = rendered(None)
     secrets = [d for d in docs if d["kind"] == "Secret"]
     values = [v for s in secrets for v in s["data"].values()]
-    assert len(values) == 2 and all(len(v) >= 32 for v in values) and len(set(values)) == 2
+    # Jupyter token, Spark auth secret, the bundled object store's key pair.
+    assert len(values) == 4 and all(len(v) >= 32 for v in values) and len(set(values)) == 4
     notes = render_notes(["jupyter.token=" + "s" * 24])
     assert "s" * 24 not in notes and "port-forward" in notes and "jsonpath='{.data.token}'" in notes
 
@@ -186,7 +187,8 @@ def test_kustomize_overlays_are_valid_and_secure(overlay):
     assert "Invalid: 0, Errors: 0" in k8s.kubeconform(text)
     docs = k8s.documents(text)
     assert {d["metadata"]["namespace"] for d in docs} == {k8s.NAMESPACE}
-    assert {d["metadata"]["name"] for d in docs if d["kind"] == "Secret"} == {"mlrt-jupyter", "mlrt-spark-auth"}
+    secrets = {d["metadata"]["name"] for d in docs if d["kind"] == "Secret"}
+    assert secrets == {"mlrt-jupyter", "mlrt-spark-auth", "mlrt-objectstore"}
     test_pod_security_restricted_everywhere(docs)
     test_rbac_is_namespaced_and_minimal(docs)
     test_network_policies_default_deny_and_allow_spark(docs)

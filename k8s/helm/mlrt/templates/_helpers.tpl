@@ -66,3 +66,62 @@ capabilities:
 - name: home
   mountPath: /home/mlrt
 {{- end -}}
+
+{{/* Object storage (values objectStore): the endpoint, the Secret with the key pair ("" = none), checks. */}}
+{{- define "mlrt.s3Enabled" -}}{{ if ne .Values.objectStore.mode "none" }}true{{ end }}{{- end -}}
+{{- define "mlrt.s3Endpoint" -}}
+{{- if eq .Values.objectStore.mode "bundled" -}}http://{{ include "mlrt.fullname" . }}-objectstore:8333
+{{- else if eq .Values.objectStore.mode "external" -}}{{ .Values.objectStore.external.endpoint | trimSuffix "/" }}{{- end -}}
+{{- end -}}
+{{- define "mlrt.s3Secret" -}}
+{{- if eq .Values.objectStore.mode "bundled" -}}{{ include "mlrt.fullname" . }}-objectstore
+{{- else if eq .Values.objectStore.mode "external" -}}{{ .Values.objectStore.external.existingSecret }}{{- end -}}
+{{- end -}}
+{{- define "mlrt.s3Check" -}}
+{{- $o := .Values.objectStore -}}
+{{- if and $o.external.webIdentity.enabled $o.external.existingSecret -}}
+{{- fail "objectStore.external: existingSecret (static keys) and webIdentity.enabled (no static keys) are both set; choose one" -}}
+{{- end -}}
+{{- if and $o.external.webIdentity.enabled (ne $o.mode "external") -}}
+{{- fail (printf "objectStore.external.webIdentity.enabled needs objectStore.mode external (it is %s)" $o.mode) -}}
+{{- end -}}
+{{- end -}}
+{{- define "mlrt.s3ServiceAccount" -}}{{ include "mlrt.fullname" . }}-s3{{- end -}}
+{{- define "mlrt.webIdentity" -}}{{ if and (eq .Values.objectStore.mode "external") .Values.objectStore.external.webIdentity.enabled }}true{{ end }}{{- end -}}
+{{- define "mlrt.mlflowArtifacts" -}}
+{{- if .Values.mlflow.artifactsDestination -}}{{ .Values.mlflow.artifactsDestination }}
+{{- else if include "mlrt.s3Enabled" . -}}s3://{{ .Values.objectStore.buckets.mlflow }}/artifacts
+{{- else -}}/opt/mlrt/mlflow/artifacts{{- end -}}
+{{- end -}}
+
+{{/* What a driver (notebook, test or submitted) needs for s3a://: env, then the key pair's mount. */}}
+{{- define "mlrt.s3Env" -}}
+{{- if include "mlrt.s3Enabled" . }}
+- name: MLRT_WAREHOUSE_DIR
+  value: s3a://{{ .Values.objectStore.buckets.lake }}/warehouse
+- name: MLRT_S3_REGION
+  value: {{ .Values.objectStore.external.region | quote }}
+{{- with include "mlrt.s3Endpoint" . }}
+- name: MLRT_S3_ENDPOINT
+  value: {{ . }}
+{{- end }}
+{{- if include "mlrt.s3Secret" . }}
+- name: MLRT_S3_CREDENTIALS_DIR
+  value: /etc/mlrt/s3
+{{- end }}
+{{- end }}
+{{- end -}}
+{{- define "mlrt.s3Mounts" -}}
+{{- if and (include "mlrt.s3Enabled" .) (include "mlrt.s3Secret" .) }}
+- name: s3-credentials
+  mountPath: /etc/mlrt/s3
+  readOnly: true
+{{- end }}
+{{- end -}}
+{{- define "mlrt.s3Volumes" -}}
+{{- if and (include "mlrt.s3Enabled" .) (include "mlrt.s3Secret" .) }}
+- name: s3-credentials
+  secret:
+    secretName: {{ include "mlrt.s3Secret" . }}
+{{- end }}
+{{- end -}}
