@@ -1,6 +1,7 @@
 """Write .env for docker compose: the image tag from versions.env plus generated secrets.
 
-JUPYTER_TOKEN and SPARK_AUTH_SECRET are generated once and kept on later runs (an existing value is never
+JUPYTER_TOKEN, SPARK_AUTH_SECRET and the object store's key pair (MLRT_S3_ACCESS_KEY, MLRT_S3_SECRET_KEY) are
+generated once and kept on later runs (an existing value is never
 replaced); MLRT_VERSION always follows versions.env. Other lines a user added are kept.
 
   python scripts/dotenv.py            create or update .env
@@ -18,7 +19,8 @@ from pathlib import Path
 import versions
 
 ENV_FILE = versions.ROOT / ".env"
-GENERATED = {"JUPYTER_TOKEN": 24, "SPARK_AUTH_SECRET": 32}  # name -> bytes of randomness
+# name -> bytes of randomness
+GENERATED = {"JUPYTER_TOKEN": 24, "SPARK_AUTH_SECRET": 32, "MLRT_S3_ACCESS_KEY": 10, "MLRT_S3_SECRET_KEY": 20}
 _LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
 
@@ -63,6 +65,7 @@ def main() -> None:
     if args.url:
         print(f"JupyterLab: http://127.0.0.1:8888/lab?token={values['JUPYTER_TOKEN']}")
         print("Spark master UI: http://127.0.0.1:8080   Spark history: http://127.0.0.1:18080")
+        print("Object store (S3): http://127.0.0.1:8333 (buckets lake, mlflow; key pair in .env)")
 
 
 if __name__ == "__main__":

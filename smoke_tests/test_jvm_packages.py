@@ -1,5 +1,6 @@
-"""JVM packages from the jar lock, used the way Databricks users do: Delta Lake tables on the shared lake, written
-by executors on several hosts; GraphFrames; MLeap bundles. A package whose jars the image lacks (the lock
+"""JVM packages from the jar lock, used the way Databricks users do: Delta Lake tables in the lake (the object
+store's bucket where the deployment has one, as on Databricks; else the shared volume), written by executors on
+several hosts; GraphFrames; MLeap bundles. A package whose jars the image lacks (the lock
 records it unresolved: no configured Maven repository served it) is reported as skipped with that reason; its
 test runs, and must pass, whenever the jars are in the image."""
 
@@ -50,6 +51,23 @@ def small_tables(spark):
 
 
 @pytest.fixture
+def table_root():
+    """A fresh directory for tables: in the warehouse's bucket when it is s3a://, else on the shared volume."""
+    warehouse = os.environ.get("MLRT_WAREHOUSE_DIR", "")
+    if warehouse.startswith("s3a://"):
+        return f"s3a://{warehouse.split('/')[2]}/smoke/{uuid.uuid4().hex[:12]}"
+    path = LAKE / "smoke" / uuid.uuid4().hex[:12]
+    path.mkdir(parents=True)
+    return f"file://{path}"
+
+
+def data_files(spark, uri: str) -> list[str]:
+    path = spark._jvm.org.apache.hadoop.fs.Path(uri)
+    fs = path.getFileSystem(spark._jsc.hadoopConfiguration())
+    return [s.getPath().getName() for s in fs.listStatus(path) if s.getPath().getName().endswith(".parquet")]
+
+
+@pytest.fixture
 def lake_dir():
     if not os.access(LAKE, os.W_OK):
         pytest.fail(f"{LAKE} is not a writable shared volume in the driver; mount the lake there")
@@ -58,16 +76,16 @@ def lake_dir():
     return path
 
 
-def test_delta_lake_on_the_shared_lake(spark, lake_dir):
+def test_delta_lake_in_the_lake(spark, table_root):
     require_jars("JVM_PACKAGE_DELTA")
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
     assert spark.conf.get("spark.sql.extensions") == "io.delta.sql.DeltaSparkSessionExtension"
-    path = f"file://{lake_dir}/events"
+    path = f"{table_root}/events"
     with ran_on_executors(spark, "Delta write") as evidence:
         spark.range(0, 10_000, numPartitions=8).withColumn("v", F.col("id") * 2).write.format("delta").save(path)
-    files = list((lake_dir / "events").glob("*.parquet"))
+    files = data_files(spark, path)
     assert len(files) >= 2, files
     back = spark.read.format("delta").load(path)
     assert back.count() == 10_000
@@ -118,13 +136,16 @@ def test_delta_lake_on_the_shared_lake(spark, lake_dir):
     history = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").orderBy("version").collect()
     operations = [r.operation for r in history]
     assert operations[:5] == ["WRITE", "MERGE", "WRITE", "WRITE", "OPTIMIZE"], operations
-    print(f"Delta: written by executors on {sorted(evidence.hosts)}; history {operations}")
+    print(f"Delta at {path}: written by executors on {sorted(evidence.hosts)}; history {operations}")
 
 
 def test_delta_managed_tables_in_the_shared_warehouse(spark):
     require_jars("JVM_PACKAGE_DELTA")
     warehouse = spark.conf.get("spark.sql.warehouse.dir")
-    assert warehouse.startswith((f"file:{LAKE}/", f"file://{LAKE}/")), warehouse
+    if os.environ.get("MLRT_WAREHOUSE_DIR"):  # the deployment's lake (the object store's bucket)
+        assert warehouse == os.environ["MLRT_WAREHOUSE_DIR"]
+    else:
+        assert warehouse.startswith((f"file:{LAKE}/", f"file://{LAKE}/")), warehouse
     created, saved = (f"smoke_{uuid.uuid4().hex[:8]}" for _ in range(2))
     spark.sql(f"CREATE TABLE {created} (id BIGINT, label STRING) USING delta")
     try:
@@ -139,6 +160,7 @@ def test_delta_managed_tables_in_the_shared_warehouse(spark):
             detail = spark.sql(f"DESCRIBE DETAIL {name}").first()
             assert detail.format == "delta", (name, detail)
             assert detail.location.startswith(warehouse.rstrip("/")) or LAKE.as_posix() in detail.location, detail
+            assert data_files(spark, detail.location), f"{name}: no data files at {detail.location}"
     finally:
         for name in (created, saved):
             spark.sql(f"DROP TABLE IF EXISTS {name}")

@@ -21,6 +21,11 @@ APP = textwrap.dedent(
     print("APP_ID=" + spark.sparkContext.applicationId)
     print("MASTER=" + spark.sparkContext.master)
     print("EXECUTOR_HOSTS=" + ",".join(sorted(hosts)))
+    # A submitted job reads and writes the lake like a notebook does (s3a:// where there is an object store).
+    lake = spark.conf.get("spark.sql.warehouse.dir").rstrip("/").rsplit("/", 1)[0]
+    table = lake + "/submitted/" + spark.sparkContext.applicationId
+    spark.range(1000).write.format("delta").save(table)
+    print("LAKE_ROWS=" + str(spark.read.format("delta").load(table).count()))
     spark.stop()
     """
 )
@@ -41,6 +46,7 @@ def test_spark_submit_then_history_lists_the_app(tmp_path):
     assert done.returncode == 0, f"spark-submit failed:\n{done.stderr[-3000:]}"
     values = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
     app_id, master = values["APP_ID"], values["MASTER"]
+    assert values["LAKE_ROWS"] == "1000", f"the submitted job's Delta table in the lake: {values}"
     # The cluster manager names the application: the standalone master app-<time>-<n>, Kubernetes spark-<hex>.
     expected = {"spark://": "app-", "k8s://": "spark-"}
     prefix = next((p for scheme, p in expected.items() if master.startswith(scheme)), None)

@@ -11,6 +11,12 @@
 #   SPARK_DRIVER_HOST       spark.driver.host that executors use to reach a driver in this container
 #   MLRT_MAVEN_REPOSITORIES Maven repositories (space-separated, in order) that --packages and
 #                           spark.jars.packages resolve from (an Ivy settings file; baked in at build time)
+#   MLRT_S3_ENDPOINT        an S3-compatible endpoint (http[s]://host:port) for s3a:// paths: path-style access,
+#                           region MLRT_S3_REGION (default us-east-1); unset: AWS S3 in MLRT_S3_REGION
+#   MLRT_WAREHOUSE_DIR      spark.sql.warehouse.dir (managed tables), e.g. s3a://lake/warehouse
+# Every role (executors too): MLRT_S3_CREDENTIALS_DIR, a directory holding access_key_id and secret_access_key,
+# becomes AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the environment of Spark (and of Python, boto3, MLflow),
+# never a Spark property or a command-line argument.
 set -euo pipefail
 
 die() { echo "mlrt-entrypoint: ERROR: $*" >&2; exit 64; }
@@ -36,6 +42,16 @@ ivy_settings() {
   } >"$IVY_SETTINGS_FILE"
 }
 
+s3_credentials() {
+  local dir="${MLRT_S3_CREDENTIALS_DIR:-}"
+  [ -n "$dir" ] || return 0
+  [ -s "$dir/access_key_id" ] && [ -s "$dir/secret_access_key" ] \
+    || die "MLRT_S3_CREDENTIALS_DIR=$dir needs the files access_key_id and secret_access_key (the object store's key pair; make up generates it in .env)"
+  AWS_ACCESS_KEY_ID="$(tr -d '\r\n' <"$dir/access_key_id")"
+  AWS_SECRET_ACCESS_KEY="$(tr -d '\r\n' <"$dir/secret_access_key")"
+  export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+}
+
 assemble_conf() {
   mkdir -p "$SPARK_CONF_DIR"
   local conf="$SPARK_CONF_DIR/spark-defaults.conf"
@@ -57,11 +73,23 @@ assemble_conf() {
     ivy_settings
     printf 'spark.jars.ivySettings %s\n' "$IVY_SETTINGS_FILE" >>"$conf"
   fi
+  if [ -n "${MLRT_S3_ENDPOINT:-}" ]; then
+    [[ "$MLRT_S3_ENDPOINT" =~ ^https?://[^/[:space:]]+/?$ ]] \
+      || die "MLRT_S3_ENDPOINT=$MLRT_S3_ENDPOINT is not an http(s)://host[:port] URL"
+    printf 'spark.hadoop.fs.s3a.endpoint %s\nspark.hadoop.fs.s3a.path.style.access true\n' "$MLRT_S3_ENDPOINT" >>"$conf"
+  fi
+  if [ -n "${MLRT_S3_ENDPOINT:-}${MLRT_S3_REGION:-}" ]; then
+    printf 'spark.hadoop.fs.s3a.endpoint.region %s\n' "${MLRT_S3_REGION:-us-east-1}" >>"$conf"
+  fi
+  if [ -n "${MLRT_WAREHOUSE_DIR:-}" ]; then
+    printf 'spark.sql.warehouse.dir %s\n' "$MLRT_WAREHOUSE_DIR" >>"$conf"
+  fi
   if [ -n "${SPARK_DRIVER_HOST:-}" ]; then
     printf 'spark.driver.host %s\nspark.driver.bindAddress 0.0.0.0\n' "$SPARK_DRIVER_HOST" >>"$conf"
   fi
 }
 
+s3_credentials
 role="${1:-bash}"
 case "$role" in
   master)
