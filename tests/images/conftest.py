@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +62,31 @@ def images_exist():
     ]
     if missing:
         pytest.fail(f"images not built: {', '.join(missing)}; run `make build`")
+
+
+@contextmanager
+def objectstore(image: str, tmp_path: Path):
+    """A running objectstore container (buckets lake and mlflow) with a fresh key pair in files and its data in
+    tmp_path/data; yields (container name, keys dir, data dir). Others join it with --network container:NAME."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "access_key_id").write_text("mlrt-test-key\n")
+    (keys / "secret_access_key").write_text("mlrt-test-secret-" + uuid.uuid4().hex)
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o777)
+    keys.chmod(0o755)
+    name = f"mlrt-objectstore-test-{uuid.uuid4().hex[:8]}"
+    cmd = ["docker", "run", "-d", "--name", name, "-v", f"{keys}:/keys:ro", "-v", f"{data}:/data"]
+    cmd += ["-e", "MLRT_S3_CREDENTIALS_DIR=/keys", "-e", "MLRT_OBJECTSTORE_BUCKETS=lake,mlflow", image]
+    subprocess.run(cmd, check=True, capture_output=True)
+    try:
+        deadline = time.monotonic() + 60
+        while subprocess.run(["docker", "exec", name, "/opt/mlrt/bin/objectstore-entrypoint", "health"]).returncode:
+            if time.monotonic() > deadline:
+                logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True)
+                pytest.fail(f"the store did not answer within 60 s:\n{logs.stderr[-2000:]}")
+            time.sleep(0.5)
+        yield name, keys, data
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)

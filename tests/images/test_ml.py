@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -78,3 +79,58 @@ def test_horovod_is_an_installed_distribution(image):
 def test_horovod_libraries_are_stripped(image):
     sizes = run(image, "bash", "-c", "find /opt/mlrt/venv -path '*horovod*' -name '*.so' -printf '%s\\n'")
     assert sizes.split() and max(int(s) for s in sizes.split()) < 20_000_000, f"unstripped horovod: {sizes}"
+
+
+MIGRATE = """
+import boto3, os, pathlib
+from mlrt.mlflow_server import copy_local_artifacts, destination
+local = pathlib.Path("/tmp/old-artifacts")
+(local / "1" / "run1" / "artifacts" / "model").mkdir(parents=True)
+(local / "1" / "run1" / "artifacts" / "model" / "MLmodel").write_text("flavors: {}")
+(local / "1" / "run1" / "artifacts" / "metrics.json").write_text("{}")
+dest = destination(["--host=0.0.0.0", "--artifacts-destination", "s3://mlflow/artifacts"])
+print("COPIED", copy_local_artifacts(local, dest))
+print("AGAIN", copy_local_artifacts(local, dest))
+s3 = boto3.client("s3", endpoint_url=os.environ["MLFLOW_S3_ENDPOINT_URL"])
+print("KEYS", sorted(o["Key"] for o in s3.list_objects_v2(Bucket="mlflow")["Contents"]))
+try:
+    copy_local_artifacts(pathlib.Path("/tmp/old-artifacts/1"), "s3://no-such-bucket/x")
+except SystemExit as err:
+    print("ERR", err)
+"""
+
+
+def test_mlflow_server_copies_artifacts_from_the_volume_into_the_store(image, tmp_path):
+    """Runs from before the object store keep their artifacts: mlrt.mlflow_server copies the volume's files to
+    the same keys under the S3 destination once (a real store), and names the fix when the bucket is missing."""
+    from .conftest import objectstore
+
+    with objectstore(f"mlrt/objectstore:{PINS['MLRT_VERSION']}", tmp_path) as (name, keys, _):
+        done = subprocess.run(
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--network",
+                f"container:{name}",
+                "-v",
+                f"{keys}:/keys:ro",
+                "-e",
+                "MLRT_S3_CREDENTIALS_DIR=/keys",
+                "-e",
+                "MLFLOW_S3_ENDPOINT_URL=http://127.0.0.1:8333",
+                "-e",
+                "AWS_DEFAULT_REGION=us-east-1",
+                image,
+                "python",
+                "-c",
+                MIGRATE,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    out = done.stdout
+    assert "COPIED 2" in out and "AGAIN 0" in out, out + done.stderr[-2000:]
+    assert "KEYS ['artifacts/1/run1/artifacts/metrics.json', 'artifacts/1/run1/artifacts/model/MLmodel']" in out
+    assert "ERR mlflow-server: ERROR: copying the artifacts" in out and "Check that bucket no-such-bucket" in out

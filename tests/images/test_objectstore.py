@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-import time
-import uuid
 
 import pytest
 
-from .conftest import PINS, run
+from .conftest import PINS, objectstore, run
 
 IMAGE = "objectstore"
 CLIENT = f"mlrt/spark:{PINS['MLRT_VERSION']}"  # boto3 is in the spark layer
@@ -16,43 +14,8 @@ CLIENT = f"mlrt/spark:{PINS['MLRT_VERSION']}"  # boto3 is in the spark layer
 
 @pytest.fixture
 def store(image, tmp_path):
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    (keys / "access_key_id").write_text("mlrt-test-key\n")
-    (keys / "secret_access_key").write_text("mlrt-test-secret-" + uuid.uuid4().hex)
-    data = tmp_path / "data"
-    data.mkdir()
-    data.chmod(0o777)
-    keys.chmod(0o755)
-    name = f"mlrt-objectstore-test-{uuid.uuid4().hex[:8]}"
-    subprocess.run(
-        [
-            "docker",
-            "run",
-            "-d",
-            "--name",
-            name,
-            "-v",
-            f"{keys}:/keys:ro",
-            "-v",
-            f"{data}:/data",
-            "-e",
-            "MLRT_S3_CREDENTIALS_DIR=/keys",
-            "-e",
-            "MLRT_OBJECTSTORE_BUCKETS=lake,mlflow",
-            image,
-        ],
-        check=True,
-        capture_output=True,
-    )
-    deadline = time.monotonic() + 60
-    while subprocess.run(["docker", "exec", name, "/opt/mlrt/bin/objectstore-entrypoint", "health"]).returncode:
-        if time.monotonic() > deadline:
-            logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True)
-            pytest.fail(f"the store did not answer within 60 s:\n{logs.stderr[-2000:]}")
-        time.sleep(0.5)
-    yield name, keys, data
-    subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    with objectstore(image, tmp_path) as running:
+        yield running
 
 
 def boto3_in(store_name: str, script: str, key: str, secret: str) -> subprocess.CompletedProcess:
