@@ -31,7 +31,7 @@ def token() -> str:
 def test_published_ports_are_loopback_only():
     rows = [json.loads(line) for line in compose("ps", "--format", "json").stdout.splitlines() if line.strip()]
     published = [(row["Service"], p) for row in rows for p in row.get("Publishers") or [] if p.get("PublishedPort")]
-    assert {p["PublishedPort"] for _, p in published} >= {8888, 8080, 18080, 5000}
+    assert {p["PublishedPort"] for _, p in published} >= {8888, 8080, 18080, 5000, 8333}
     for service, port in published:
         assert port["URL"] == "127.0.0.1", f"{service} publishes {port['PublishedPort']} on {port['URL']}"
 
@@ -59,6 +59,56 @@ def test_mlflow_server_answers():
         "http://127.0.0.1:5000/api/2.0/mlflow/experiments/search", json={"max_results": 5}, timeout=10
     )
     assert experiments.status_code == 200, experiments.text
+
+
+S3_PY = """
+import boto3, os, sys
+s3 = boto3.client("s3", endpoint_url=os.environ["MLRT_S3_ENDPOINT"])
+op, bucket, key = sys.argv[1:4]
+if op == "put":
+    s3.put_object(Bucket=bucket, Key=key, Body=sys.argv[4].encode())
+else:
+    print(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode())
+"""
+
+
+def s3(*args: str) -> str:
+    return compose("exec", "-T", "jupyter", "python", "-c", S3_PY, *args).stdout.strip()
+
+
+def wait_healthy(service: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = [json.loads(line) for line in compose("ps", "--format", "json", service).stdout.splitlines() if line]
+        if rows and all(r.get("Health") == "healthy" for r in rows):
+            return
+        time.sleep(2)
+    pytest.fail(f"{service} did not become healthy within {timeout:.0f} s")
+
+
+def test_object_store_refuses_anonymous_requests_and_keeps_objects_across_a_restart():
+    assert requests.get("http://127.0.0.1:8333/lake/", timeout=10).status_code == 403
+    key, body = f"restart/{uuid.uuid4().hex}.txt", uuid.uuid4().hex
+    s3("put", "lake", key, body)
+    compose("restart", "objectstore")
+    wait_healthy("objectstore")
+    assert s3("get", "lake", key) == body
+
+
+def test_mlflow_copies_artifacts_from_its_volume_into_the_bucket_on_start():
+    """Runs from before the object store: their files under the volume's artifacts/ reach the bucket."""
+    rel = f"0/{uuid.uuid4().hex}/artifacts/notes.txt"
+    script = (
+        "import pathlib, sys; base = pathlib.Path('/opt/mlrt/mlflow/artifacts'); p = base / sys.argv[1]; "
+        "p.parent.mkdir(parents=True); p.write_text('from the volume'); "
+        "(base / '.mlrt-copied-to').unlink(missing_ok=True)"  # as on a volume from before the store
+    )
+    compose("exec", "-T", "mlflow", "python", "-c", script, rel)
+    compose("restart", "mlflow")
+    wait_healthy("mlflow")
+    assert s3("get", "mlflow", f"artifacts/{rel}") == "from the volume"
+    logs = compose("logs", "--since", "5m", "mlflow").stdout + compose("logs", "--since", "5m", "mlflow").stderr
+    assert "copied 1 artifact files from /opt/mlrt/mlflow/artifacts to s3://mlflow/artifacts" in logs, logs[-2000:]
 
 
 def test_history_server_answers():
