@@ -6,7 +6,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck disable=SC1091
-source <(grep -E '^(HELM|KUSTOMIZE|KUBECONFORM|RCLONE)_VERSION=' "$root/versions.env")
+source <(grep -E '^((HELM|KUSTOMIZE|KUBECONFORM|RCLONE)_VERSION|GO_TOOLCHAIN)=' "$root/versions.env")
 bin="$root/.cache/tools/bin"
 mkdir -p "$bin"
 export GOBIN="$bin" GOFLAGS=-mod=mod CGO_ENABLED=0
@@ -20,8 +20,8 @@ if ! command -v go >/dev/null; then
     exit 1
   fi
 fi
-# Debian's older Go fetches a newer toolchain from the module proxy when a module asks for one.
-export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
+# The pinned toolchain, whatever Go the host has (Go fetches it from the module proxy): reproducible binaries.
+export GOTOOLCHAIN="$GO_TOOLCHAIN"
 
 stamp() { cat "$bin/.$1.version" 2>/dev/null || true; }
 build() {  # name version package

@@ -67,7 +67,20 @@ def render(pins: dict[str, str]) -> str:
         where = "ml, notebook" if name in executor_names else "notebook"
         lines.append(f"| {name} | {version} | {where} |")
     lines += jar_section(executor)
+    lines += objectstore_section(images.ref("objectstore", pins))
     return "\n".join(lines) + "\n"
+
+
+def objectstore_section(image: str) -> list[str]:
+    """What `rclone version` reports in the objectstore image (the S3 server, built from Go modules)."""
+    out = subprocess.run(
+        ["docker", "run", "--rm", "--entrypoint", "rclone", image, "version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    facts = [line.strip("- ").strip() for line in out[1:] if line.strip().startswith("- go/")]
+    return ["", "## mlrt/objectstore", "", f"- {out[0].strip()}", *(f"- {fact}" for fact in facts)]
 
 
 def jar_section(image: dict) -> list[str]:
