@@ -36,6 +36,8 @@ def run(image: str, *command: str, entrypoint: str | None = None, check: bool = 
         cmd += ["--entrypoint", entrypoint]
     for key, value in kwargs.get("env", {}).items():
         cmd += ["-e", f"{key}={value}"]
+    for host, target in kwargs.get("volumes", {}).items():
+        cmd += ["-v", f"{host}:{target}:ro"]
     result = subprocess.run(cmd + [image, *command], capture_output=True, text=True, timeout=300)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed in {image} ({result.returncode}):\n{result.stderr[-2000:]}")
@@ -64,18 +66,23 @@ def images_exist():
         pytest.fail(f"images not built: {', '.join(missing)}; run `make build`")
 
 
+def key_pair_dir(path: Path, key: str, secret: str) -> Path:
+    """A directory as MLRT_S3_CREDENTIALS_DIR expects it (readable by the images' uid 185)."""
+    path.mkdir(exist_ok=True)
+    (path / "access_key_id").write_text(key + "\n")
+    (path / "secret_access_key").write_text(secret)
+    path.chmod(0o755)
+    return path
+
+
 @contextmanager
 def objectstore(image: str, tmp_path: Path):
     """A running objectstore container (buckets lake and mlflow) with a fresh key pair in files and its data in
     tmp_path/data; yields (container name, keys dir, data dir). Others join it with --network container:NAME."""
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    (keys / "access_key_id").write_text("mlrt-test-key\n")
-    (keys / "secret_access_key").write_text("mlrt-test-secret-" + uuid.uuid4().hex)
+    keys = key_pair_dir(tmp_path / "keys", "mlrt-test-key", "mlrt-test-secret-" + uuid.uuid4().hex)
     data = tmp_path / "data"
     data.mkdir()
     data.chmod(0o777)
-    keys.chmod(0o755)
     name = f"mlrt-objectstore-test-{uuid.uuid4().hex[:8]}"
     cmd = ["docker", "run", "-d", "--name", name, "-v", f"{keys}:/keys:ro", "-v", f"{data}:/data"]
     cmd += ["-e", "MLRT_S3_CREDENTIALS_DIR=/keys", "-e", "MLRT_OBJECTSTORE_BUCKETS=lake,mlflow", image]

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from .conftest import PINS, objectstore, run
+from .conftest import PINS, key_pair_dir, objectstore, run
 
 IMAGE = "objectstore"
 CLIENT = f"mlrt/spark:{PINS['MLRT_VERSION']}"  # boto3 is in the spark layer
@@ -93,26 +93,9 @@ def test_refuses_to_start_without_a_key_pair(image):
 
 
 def test_a_bad_bucket_name_is_named(image, tmp_path):
-    (tmp_path / "access_key_id").write_text("k")
-    (tmp_path / "secret_access_key").write_text("s")
-    tmp_path.chmod(0o755)
-    done = subprocess.run(
-        [
-            "docker",
-            "run",
-            "--rm",
-            "-v",
-            f"{tmp_path}:/keys:ro",
-            "-e",
-            "MLRT_S3_CREDENTIALS_DIR=/keys",
-            "-e",
-            "MLRT_OBJECTSTORE_BUCKETS=lake,Bad_Bucket",
-            image,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    keys = key_pair_dir(tmp_path / "keys", "k", "s")
+    env = {"MLRT_S3_CREDENTIALS_DIR": "/keys", "MLRT_OBJECTSTORE_BUCKETS": "lake,Bad_Bucket"}
+    done = run(image, check=False, env=env, volumes={keys: "/keys"})
     assert done.returncode == 64 and "'Bad_Bucket' is not an S3 bucket name" in done.stderr, done.stderr
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import jars
 from tests.conftest import ROOT
 
-from .conftest import PINS, inspect, run
+from .conftest import PINS, inspect, key_pair_dir, run
 
 IMAGE = "spark"
 
@@ -73,33 +72,14 @@ def test_conf_is_assembled_from_the_environment(image):
 
 
 def test_object_store_settings_from_the_environment(image, tmp_path):
-    (tmp_path / "access_key_id").write_text("mlrt-key\n")
-    (tmp_path / "secret_access_key").write_text("mlrt-secret-value\n")
-    tmp_path.chmod(0o755)
+    keys = key_pair_dir(tmp_path / "keys", "mlrt-key", "mlrt-secret-value\n")
     script = 'cat /tmp/spark-conf/spark-defaults.conf; echo "ENV $AWS_ACCESS_KEY_ID $AWS_SECRET_ACCESS_KEY"'
-    done = subprocess.run(
-        [
-            "docker",
-            "run",
-            "--rm",
-            "-v",
-            f"{tmp_path}:/keys:ro",
-            "-e",
-            "MLRT_S3_CREDENTIALS_DIR=/keys",
-            "-e",
-            "MLRT_S3_ENDPOINT=http://objectstore:8333",
-            "-e",
-            "MLRT_WAREHOUSE_DIR=s3a://lake/warehouse",
-            image,
-            "bash",
-            "-c",
-            script,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
+    env = {
+        "MLRT_S3_CREDENTIALS_DIR": "/keys",
+        "MLRT_S3_ENDPOINT": "http://objectstore:8333",
+        "MLRT_WAREHOUSE_DIR": "s3a://lake/warehouse",
+    }
+    done = run(image, "bash", "-c", script, env=env, volumes={keys: "/keys"})
     assert "spark.hadoop.fs.s3a.endpoint http://objectstore:8333" in done
     assert "spark.hadoop.fs.s3a.path.style.access true" in done
     assert "spark.hadoop.fs.s3a.endpoint.region us-east-1" in done
