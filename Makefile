@@ -36,7 +36,7 @@ lock-check: venv ## fail when a lock (Python or jar) is stale against versions.e
 lint: venv lock-check ## Python lint, Dockerfile lint, compose config
 	$(VENV)/bin/ruff check scripts tests smoke_tests images
 	$(VENV)/bin/ruff format --check scripts tests smoke_tests images
-	bash -n scripts/*.sh images/spark/entrypoint.sh images/base/pip-install-locked
+	bash -n scripts/*.sh images/spark/entrypoint.sh images/objectstore/entrypoint.sh images/base/pip-install-locked
 	$(VENV)/bin/hadolint images/*/Dockerfile
 	MLRT_VERSION=lint JUPYTER_TOKEN=lint SPARK_AUTH_SECRET=lint MLRT_S3_ACCESS_KEY=lint MLRT_S3_SECRET_KEY=lint $(COMPOSE) --env-file /dev/null config --quiet
 
