@@ -41,12 +41,14 @@ def copy_local_artifacts(local: Path, dest: str, client=None) -> int:
     if marker.is_file() and marker.read_text().strip() == dest:
         return 0
     import boto3
+    from boto3.exceptions import S3UploadFailedError
     from botocore.exceptions import BotoCoreError, ClientError
 
     s3 = client or boto3.client("s3", endpoint_url=os.environ.get("MLFLOW_S3_ENDPOINT_URL") or None)
     bucket, prefix = parsed.netloc, parsed.path.strip("/")
     copied = 0
     try:
+        s3.head_bucket(Bucket=bucket)
         for path in sorted(p for p in local.rglob("*") if p.is_file() and p.name != MARKER):
             key = "/".join(filter(None, [prefix, path.relative_to(local).as_posix()]))
             try:
@@ -57,7 +59,7 @@ def copy_local_artifacts(local: Path, dest: str, client=None) -> int:
                     raise
             s3.upload_file(str(path), bucket, key)
             copied += 1
-    except (ClientError, BotoCoreError) as err:
+    except (ClientError, BotoCoreError, S3UploadFailedError) as err:
         raise SystemExit(
             f"mlflow-server: ERROR: copying the artifacts in {local} to {dest} failed: {err}. Check that bucket "
             f"{bucket} exists, the credentials (MLRT_S3_CREDENTIALS_DIR) and the endpoint "
