@@ -15,8 +15,9 @@
 #                           region MLRT_S3_REGION (default us-east-1); unset: AWS S3 in MLRT_S3_REGION
 #   MLRT_WAREHOUSE_DIR      spark.sql.warehouse.dir (managed tables), e.g. s3a://lake/warehouse
 # Every role (executors too): MLRT_S3_CREDENTIALS_DIR, a directory holding access_key_id and secret_access_key,
-# becomes AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the environment of Spark (and of Python, boto3, MLflow),
-# never a Spark property or a command-line argument.
+# becomes the default profile of ~/.aws/credentials (mode 600; region in ~/.aws/config), which the AWS SDKs'
+# default chains read: Spark's S3A, boto3, MLflow, and any later `docker exec` session alike. Never a Spark
+# property, an environment variable or a command-line argument.
 set -euo pipefail
 
 die() { echo "mlrt-entrypoint: ERROR: $*" >&2; exit 64; }
@@ -43,13 +44,18 @@ ivy_settings() {
 }
 
 s3_credentials() {
-  local dir="${MLRT_S3_CREDENTIALS_DIR:-}"
+  local dir="${MLRT_S3_CREDENTIALS_DIR:-}" aws="${HOME:?}/.aws"
   [ -n "$dir" ] || return 0
   [ -s "$dir/access_key_id" ] && [ -s "$dir/secret_access_key" ] \
     || die "MLRT_S3_CREDENTIALS_DIR=$dir needs the files access_key_id and secret_access_key (the object store's key pair; make up generates it in .env)"
-  AWS_ACCESS_KEY_ID="$(tr -d '\r\n' <"$dir/access_key_id")"
-  AWS_SECRET_ACCESS_KEY="$(tr -d '\r\n' <"$dir/secret_access_key")"
-  export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+  (umask 077 && mkdir -p "$aws") 2>/dev/null && [ -w "$aws" ] \
+    || die "$aws is not writable by uid $(id -u); the object store's key pair goes to $aws/credentials (mount a writable home)"
+  (
+    umask 077
+    printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+      "$(tr -d '\r\n' <"$dir/access_key_id")" "$(tr -d '\r\n' <"$dir/secret_access_key")" >"$aws/credentials"
+    printf '[default]\nregion = %s\n' "${MLRT_S3_REGION:-us-east-1}" >"$aws/config"
+  )
 }
 
 assemble_conf() {

@@ -73,7 +73,10 @@ def test_conf_is_assembled_from_the_environment(image):
 
 def test_object_store_settings_from_the_environment(image, tmp_path):
     keys = key_pair_dir(tmp_path / "keys", "mlrt-key", "mlrt-secret-value\n")
-    script = 'cat /tmp/spark-conf/spark-defaults.conf; echo "ENV $AWS_ACCESS_KEY_ID $AWS_SECRET_ACCESS_KEY"'
+    script = (
+        "cat /tmp/spark-conf/spark-defaults.conf; stat -c 'MODE %a' ~/.aws/credentials; env | grep ^AWS_ || true; "
+        "python -c 'import boto3; c = boto3.Session().get_credentials(); print(\"BOTO3\", c.access_key, c.secret_key)'"
+    )
     env = {
         "MLRT_S3_CREDENTIALS_DIR": "/keys",
         "MLRT_S3_ENDPOINT": "http://objectstore:8333",
@@ -84,9 +87,9 @@ def test_object_store_settings_from_the_environment(image, tmp_path):
     assert "spark.hadoop.fs.s3a.path.style.access true" in done
     assert "spark.hadoop.fs.s3a.endpoint.region us-east-1" in done
     assert "spark.sql.warehouse.dir s3a://lake/warehouse" in done
-    # The key pair is in the environment of Spark and Python, never in the Spark conf.
-    assert "ENV mlrt-key mlrt-secret-value" in done
-    assert done.count("mlrt-secret-value") == 1
+    # The key pair is the AWS SDKs' default profile (mode 600), in neither the Spark conf nor the environment.
+    assert "MODE 600" in done and "BOTO3 mlrt-key mlrt-secret-value" in done
+    assert done.count("mlrt-secret-value") == 1, done
     bad = run(image, "true", check=False, env={"MLRT_S3_ENDPOINT": "objectstore:8333"})
     assert bad.returncode == 64 and "not an http(s)://host[:port] URL" in bad.stderr, bad.stderr
     bad = run(image, "true", check=False, env={"MLRT_S3_CREDENTIALS_DIR": "/nonexistent"})

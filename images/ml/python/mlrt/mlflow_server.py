@@ -8,9 +8,9 @@ Before the object store, the server kept artifacts on its volume (MLRT_MLFLOW_LO
 under it (existing objects of the same size are kept), then the server starts; older runs keep working. The
 local files stay on the volume; a marker file records the copy, so later starts skip it.
 
-S3 comes from boto3's environment: MLFLOW_S3_ENDPOINT_URL for an S3-compatible endpoint, credentials from
-AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (the image entrypoint sets them from MLRT_S3_CREDENTIALS_DIR), web
-identity or an instance role.
+S3 comes from boto3's defaults: MLFLOW_S3_ENDPOINT_URL for an S3-compatible endpoint, credentials from
+~/.aws/credentials (the image entrypoint writes it from MLRT_S3_CREDENTIALS_DIR), web identity or an instance
+role.
 """
 
 from __future__ import annotations
