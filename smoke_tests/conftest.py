@@ -58,6 +58,23 @@ def spark():
     session.stop()
 
 
+SMALL_SHUFFLES = {
+    # Delta rebuilds a table's state in 50 partitions, and joins (MERGE, exceptAll) shuffle into 200: the
+    # smoke tests' tables are small.
+    "spark.databricks.delta.snapshotPartitions": "4",
+    "spark.sql.shuffle.partitions": "8",
+}
+
+
+@pytest.fixture
+def small_shuffles(spark):
+    for key, value in SMALL_SHUFFLES.items():
+        spark.conf.set(key, value)
+    yield
+    for key in SMALL_SHUFFLES:
+        spark.conf.unset(key)
+
+
 def executor_task_counts(spark) -> dict[str, int]:
     """Completed+active tasks per executor host, from the driver's own REST API."""
     sc = spark.sparkContext

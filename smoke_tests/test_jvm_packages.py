@@ -34,20 +34,9 @@ def require_jars(*keys: str) -> None:
             )
 
 
-SMALL_TABLES = {
-    # Delta rebuilds a table's state in 50 partitions, and joins (MERGE) shuffle into 200: the tables are small.
-    "spark.databricks.delta.snapshotPartitions": "4",
-    "spark.sql.shuffle.partitions": "8",
-}
-
-
 @pytest.fixture(autouse=True)
-def small_tables(spark):
-    for key, value in SMALL_TABLES.items():
-        spark.conf.set(key, value)
-    yield
-    for key in SMALL_TABLES:
-        spark.conf.unset(key)
+def small_tables(small_shuffles):
+    """Small tables: few partitions (conftest)."""
 
 
 @pytest.fixture
