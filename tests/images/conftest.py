@@ -76,7 +76,7 @@ def key_pair_dir(path: Path, key: str, secret: str) -> Path:
 
 
 @contextmanager
-def objectstore(image: str, tmp_path: Path):
+def objectstore(image: str, tmp_path: Path, env: dict[str, str] | None = None):
     """A running objectstore container (buckets lake and mlflow) with a fresh key pair in files and its data in
     tmp_path/data; yields (container name, keys dir, data dir). Others join it with --network container:NAME."""
     keys = key_pair_dir(tmp_path / "keys", "mlrt-test-key", "mlrt-test-secret-" + uuid.uuid4().hex)
@@ -85,7 +85,8 @@ def objectstore(image: str, tmp_path: Path):
     data.chmod(0o777)
     name = f"mlrt-objectstore-test-{uuid.uuid4().hex[:8]}"
     cmd = ["docker", "run", "-d", "--name", name, "-v", f"{keys}:/keys:ro", "-v", f"{data}:/data"]
-    cmd += ["-e", "MLRT_S3_CREDENTIALS_DIR=/keys", "-e", "MLRT_OBJECTSTORE_BUCKETS=lake,mlflow", image]
+    cmd += ["-e", "MLRT_S3_CREDENTIALS_DIR=/keys", "-e", "MLRT_OBJECTSTORE_BUCKETS=lake,mlflow"]
+    cmd += [arg for key, value in (env or {}).items() for arg in ("-e", f"{key}={value}")] + [image]
     subprocess.run(cmd, check=True, capture_output=True)
     try:
         deadline = time.monotonic() + 60

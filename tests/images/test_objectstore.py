@@ -85,6 +85,14 @@ def test_a_wrong_key_is_refused(store):
     assert done.returncode != 0 and ("SignatureDoesNotMatch" in done.stderr), done.stderr[-1500:]
 
 
+def test_starts_beside_kubernetes_service_links(image, tmp_path):
+    """A Service named <release>-objectstore makes Kubernetes inject MLRT_OBJECTSTORE_PORT=tcp://IP:PORT into
+    pods (found on the e2e cluster with release mlrt): the store's own settings must not be shadowed by it."""
+    clash = {"MLRT_OBJECTSTORE_PORT": "tcp://10.96.0.9:8333", "MLRT_OBJECTSTORE_SERVICE_HOST": "10.96.0.9"}
+    with objectstore(image, tmp_path, env=clash) as (name, _, _):
+        assert "rclone serve s3" in subprocess.run(["docker", "top", name], capture_output=True, text=True).stdout
+
+
 def test_refuses_to_start_without_a_key_pair(image):
     result = run(image, check=False)
     assert result.returncode == 64 and "MLRT_S3_CREDENTIALS_DIR is not set" in result.stderr, result.stderr
