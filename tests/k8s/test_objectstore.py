@@ -56,8 +56,10 @@ def test_bundled_store_is_the_default():
         if line.startswith(("spark.hadoop.fs.s3a.access.key", "spark.hadoop.fs.s3a.secret.key"))
     ]
     mlflow = by(docs, "Deployment", "mlrt-mlflow")["spec"]["template"]["spec"]
-    assert "python -m mlrt.mlflow_server" in mlflow["containers"][0]["args"][0]
-    assert "--artifacts-destination=s3://mlflow/artifacts" in mlflow["containers"][0]["args"][0]
+    # The image's entrypoint must run (it writes the key pair boto3 reads): args only, no command.
+    assert "command" not in mlflow["containers"][0]
+    assert "python -m mlrt.mlflow_server" in mlflow["containers"][0]["args"][2]
+    assert "--artifacts-destination=s3://mlflow/artifacts" in mlflow["containers"][0]["args"][2]
     assert env_of(mlflow)["MLFLOW_S3_ENDPOINT_URL"] == "http://mlrt-objectstore:8333"
 
 
@@ -145,5 +147,5 @@ def test_no_object_store_keeps_tables_and_artifacts_on_volumes():
     env = env_of(dict(pod_specs(docs))["StatefulSet/mlrt-jupyter"])
     assert not [k for k in env if k.startswith("MLRT_S3") or k == "MLRT_WAREHOUSE_DIR"]
     mlflow = by(docs, "Deployment", "mlrt-mlflow")["spec"]["template"]["spec"]
-    assert "--artifacts-destination=/opt/mlrt/mlflow/artifacts" in mlflow["containers"][0]["args"][0]
+    assert "--artifacts-destination=/opt/mlrt/mlflow/artifacts" in mlflow["containers"][0]["args"][2]
     assert executor_template(docs)["spec"]["containers"][0]["env"][0]["name"] == "SPARK_JAVA_OPT_999"
