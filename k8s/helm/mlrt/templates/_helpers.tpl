@@ -67,7 +67,7 @@ capabilities:
   mountPath: /home/mlrt
 {{- end -}}
 
-{{/* Object storage (values objectStore): the endpoint, the Secret with the key pair ("" = none), checks. */}}
+{{/* Object storage (values objectStore): the endpoint, the Secret with the key pair ("" = none; always "" in mode none). */}}
 {{- define "mlrt.s3Enabled" -}}{{ if ne .Values.objectStore.mode "none" }}true{{ end }}{{- end -}}
 {{- define "mlrt.s3Endpoint" -}}
 {{- if eq .Values.objectStore.mode "bundled" -}}http://{{ include "mlrt.fullname" . }}-objectstore:8333
@@ -112,14 +112,14 @@ capabilities:
 {{- end }}
 {{- end -}}
 {{- define "mlrt.s3Mounts" -}}
-{{- if and (include "mlrt.s3Enabled" .) (include "mlrt.s3Secret" .) }}
+{{- if include "mlrt.s3Secret" . }}
 - name: s3-credentials
   mountPath: /etc/mlrt/s3
   readOnly: true
 {{- end }}
 {{- end -}}
 {{- define "mlrt.s3Volumes" -}}
-{{- if and (include "mlrt.s3Enabled" .) (include "mlrt.s3Secret" .) }}
+{{- if include "mlrt.s3Secret" . }}
 - name: s3-credentials
   secret:
     secretName: {{ include "mlrt.s3Secret" . }}
