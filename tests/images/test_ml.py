@@ -24,6 +24,8 @@ MODULES = {  # import name -> versions.env key
     "pandas": "PANDAS_VERSION",
     "pyarrow": "PYARROW_VERSION",
     "pyspark": "PYSPARK_VERSION",
+    # on the executors too: tasks from notebooks can reference IPython's classes
+    "IPython": "IPYTHON_VERSION",
 }
 DISTRIBUTIONS = {  # distribution name -> versions.env key (packages without a usable __version__)
     "joblibspark": "JOBLIBSPARK_VERSION",
