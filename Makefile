@@ -10,7 +10,7 @@ COMPOSE := docker compose
 SMOKE_ARGS ?=
 
 .PHONY: help bootstrap venv lock lock-check lint unit build test-images manifest manifest-check env up down smoke \
-	test-cluster test clean-volumes k8s-tools k8s-validate k8s-kustomize-base k8s-docs submit \
+	test-cluster browser test clean-volumes k8s-tools k8s-validate k8s-kustomize-base k8s-docs submit \
 	k8s-gomod k8s-up k8s-down k8s-status k8s-e2e
 
 help: ## list the targets
@@ -102,7 +102,10 @@ smoke: ## run the smoke tests in the driver (jupyter) container against the runn
 	$(COMPOSE) cp smoke_tests/. jupyter:/tmp/mlrt-smoke-tests
 	$(COMPOSE) exec -T -w /tmp/mlrt-smoke-tests jupyter python -m pytest -p no:cacheprovider -v $(SMOKE_ARGS)
 
-test-cluster: venv ## host-side checks of the running cluster (ports, JupyterLab login over HTTP)
+browser: ## Chromium for the browser test (installs Debian's chromium on a bare Debian host; or set MLRT_CHROMIUM)
+	@bash scripts/bootstrap-browser.sh
+
+test-cluster: venv browser ## host-side checks of the running cluster (ports, login over HTTP, JupyterLab in Chromium)
 	$(VPY) -m pytest tests/cluster
 
 test: lint unit k8s-validate test-images manifest-check ## everything: static checks, unit tests, build, image tests, compose and Kubernetes e2e

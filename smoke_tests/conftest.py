@@ -9,9 +9,11 @@ import socket
 import time
 import urllib.request
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
+JAR_LOCK = Path("/opt/mlrt/locks/jars.lock")
 MIN_EXECUTORS = int(os.environ.get("MLRT_SMOKE_MIN_EXECUTORS", "2"))
 EXECUTOR_WAIT_S = int(os.environ.get("MLRT_SMOKE_EXECUTOR_WAIT_S", "180"))
 
@@ -109,3 +111,16 @@ def ran_on_executors(spark, framework: str, at_least: int = MIN_EXECUTORS):
 
 
 DRIVER_HOST = socket.gethostname()
+
+
+def require_jars(*keys: str) -> None:
+    """Skip, with the lock's reason, unless every package under these versions.env keys is in the image."""
+    packages = {p["key"]: p for p in json.loads(JAR_LOCK.read_text())["packages"]}
+    for key in keys:
+        package = packages[key]
+        if package["status"] != "resolved":
+            asked = "; ".join(f"{repo}: {answer}" for repo, answer in package["asked"].items())
+            pytest.skip(
+                f"{package['coordinate']} is not in the image: {package['reason']} ({asked}); point "
+                f"MLRT_MAVEN_REPOSITORIES at a repository that serves it and run `make lock build`"
+            )

@@ -6,7 +6,6 @@ test runs, and must pass, whenever the jars are in the image."""
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import uuid
@@ -14,24 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ran_on_executors
+from conftest import ran_on_executors, require_jars
 
-JAR_LOCK = Path("/opt/mlrt/locks/jars.lock")
 # The volume the driver and every executor mount (compose: the `lake` volume; Kubernetes: the chart's lake claim).
 LAKE = Path(os.environ.get("MLRT_LAKE_DIR", "/opt/mlrt/lake"))
-
-
-def require_jars(*keys: str) -> None:
-    """Skip, with the lock's reason, unless every package under these versions.env keys is in the image."""
-    packages = {p["key"]: p for p in json.loads(JAR_LOCK.read_text())["packages"]}
-    for key in keys:
-        package = packages[key]
-        if package["status"] != "resolved":
-            asked = "; ".join(f"{repo}: {answer}" for repo, answer in package["asked"].items())
-            pytest.skip(
-                f"{package['coordinate']} is not in the image: {package['reason']} ({asked}); point "
-                f"MLRT_MAVEN_REPOSITORIES at a repository that serves it and run `make lock build`"
-            )
 
 
 @pytest.fixture(autouse=True)

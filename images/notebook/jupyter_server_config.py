@@ -1,6 +1,9 @@
 # JupyterLab as the Spark driver of the mlrt runtime. Login always needs a token: JUPYTER_TOKEN from the
 # environment (compose and the Helm chart set it), otherwise a random one printed in the log.
 import os
+from pathlib import Path
+
+from mlrt import workspace
 
 c = get_config()  # noqa: F821 - provided by Jupyter when it loads this file
 
@@ -14,3 +17,17 @@ c.ServerApp.open_browser = False
 c.ServerApp.root_dir = "/home/mlrt/work"
 c.ServerApp.allow_remote_access = True
 c.ServerApp.terminado_settings = {"shell_command": ["/bin/bash", "-l"]}
+
+# No outbound calls (air-gapped clusters): no Jupyter news, no update checks, no extension listing from PyPI.
+# The news prompt's plugin is disabled in /etc/jupyter/labconfig/page_config.json.
+c.LabApp.news_url = None
+c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"
+c.LabApp.extension_manager = "readonly"
+
+# The Spark UI, the history server, MLflow and the standalone master's UI behind the same login, each with a
+# launcher entry (mlrt.workspace); nothing else is reachable through the proxy.
+c.ServerProxy.servers = workspace.proxied_servers()
+c.ServerProxy.host_allowlist = ["localhost", "127.0.0.1"]
+
+# Example notebooks into the workspace on start, never over a user's file (mlrt.workspace.copy_examples).
+workspace.copy_examples(Path(c.ServerApp.root_dir))

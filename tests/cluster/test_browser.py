@@ -1,0 +1,164 @@
+"""JupyterLab in a real browser, as a new user meets it: Debian's headless Chromium driven by Playwright (its
+executable_path; Playwright's own browser download is not used). It logs in (refused without the token), opens
+the getting-started notebook, runs all cells and sees the Spark job progress under a cell, then opens the Spark
+UI (executors and their log links), the launcher entries and MLflow's run, all through JupyterLab's proxy. No
+request may leave JupyterLab's origin. Screenshots go to .cache/screenshots/ (git-ignored); a failing step saves
+FAILED-<step>.png."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+import pytest
+
+import dotenv
+from tests.conftest import ROOT
+
+JUPYTER = "http://127.0.0.1:8888"
+SHOTS = ROOT / ".cache" / "screenshots"
+CHROMIUM = os.environ.get("MLRT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+# Measured for Chromium as root in a container-like host: no sandbox, no GPU, no QUIC, and no background calls.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+NOTEBOOK = "examples/00-getting-started.ipynb"
+RUN_TIMEOUT_MS = 8 * 60 * 1000
+
+
+@pytest.fixture(scope="module")
+def token() -> str:
+    return dotenv.read(dotenv.ENV_FILE)[1]["JUPYTER_TOKEN"]
+
+
+@pytest.fixture(scope="module")
+def browser_page(tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"no Chromium at {CHROMIUM}: run `make browser` (installs Debian's) or set MLRT_CHROMIUM")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SHOTS.glob("*.png"):
+        old.unlink()
+    requests: list[str] = []
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),  # a new, empty --user-data-dir
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport={"width": 1600, "height": 1000},
+        )
+        context.on("request", lambda request: requests.append(request.url))
+        page = context.pages[0] if context.pages else context.new_page()
+        page.set_default_timeout(60_000)
+        yield page, requests
+        context.close()
+
+
+@contextmanager
+def step(page, name: str):
+    try:
+        yield
+    except BaseException:
+        page.screenshot(path=SHOTS / f"FAILED-{name}.png", full_page=True)
+        raise
+    page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
+
+
+def test_workspace_in_a_browser(browser_page, token):
+    page, requests = browser_page
+
+    with step(page, "01-login-refused"):
+        page.goto(f"{JUPYTER}/lab")
+        assert "/login" in page.url, f"JupyterLab without a token did not ask for one: {page.url}"
+        page.fill("input[type=password]", "not-the-token")
+        page.click("button[type=submit], input[type=submit]")
+        page.wait_for_load_state()
+        assert "/login" in page.url, "a wrong token was accepted"
+
+    with step(page, "02-login"):
+        page.fill("input[type=password]", token)
+        page.click("button[type=submit], input[type=submit]")
+        page.wait_for_url(re.compile(r".*/lab.*"))
+        page.wait_for_selector(".jp-LauncherCard", timeout=120_000)
+
+    with step(page, "03-launcher"):
+        cards = page.locator(".jp-LauncherCard").all_inner_texts()
+        for title in ("Spark UI", "Spark history", "MLflow", "Spark master"):
+            assert any(title == c.strip() for c in cards), f"no launcher entry {title!r} in {cards}"
+        assert page.locator("text=Would you like to receive official Jupyter news").count() == 0
+
+    with step(page, "04-notebook-opened"):
+        page.goto(f"{JUPYTER}/lab/tree/{NOTEBOOK}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+
+    with step(page, "05-notebook-ran"):
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+        page.wait_for_function(
+            """() => {
+                const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
+                return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+            }""",
+            timeout=RUN_TIMEOUT_MS,
+        )
+        errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
+        assert errors.count() == 0, errors.all_inner_texts()
+
+    with step(page, "06-job-progress"):
+        monitor = page.locator(".sparkMonitorCellRoot").first
+        monitor.scroll_into_view_if_needed()
+        assert page.locator(".sparkMonitorCellRoot").count() >= 1, "no Spark progress display under any cell"
+        statuses = page.locator(".sparkMonitorCellRoot .tdjobstatus").all_inner_texts()
+        assert any("COMPLETED" in s.upper() for s in statuses), f"no finished job in the display: {statuses}"
+
+    with step(page, "07-spark-ui-jobs"):
+        page.goto(f"{JUPYTER}/spark-ui/jobs/")
+        page.wait_for_selector("#completed")
+        assert "getting-started" in page.content()
+
+    with step(page, "08-spark-ui-executors"):
+        page.goto(f"{JUPYTER}/spark-ui/executors/")
+        rows = page.locator("#active-executors-table tbody tr")
+        rows.first.wait_for()
+        page.wait_for_function("document.querySelectorAll('#active-executors-table tbody tr').length >= 3")
+        ids = [t.strip() for t in page.locator("#active-executors-table tbody tr td:first-child").all_inner_texts()]
+        assert "driver" in ids and len(ids) >= 3, f"executors listed: {ids}"
+        logs = [
+            href
+            for href in page.locator("#active-executors-table a").evaluate_all("as => as.map(a => a.href)")
+            if "logType=stderr" in href
+        ]
+        assert logs, "no executor log links on the Executors page"
+
+    with step(page, "09-executor-log"):
+        assert urlsplit(logs[0]).netloc == urlsplit(JUPYTER).netloc, f"log link leaves JupyterLab: {logs[0]}"
+        page.goto(logs[0])
+        page.wait_for_selector("pre, #log-content, .log-content", state="attached")
+        assert "Spark Executor Command" in page.content() or "CoarseGrainedExecutorBackend" in page.content()
+
+    with step(page, "10-spark-ui-in-lab"):
+        page.goto(f"{JUPYTER}/lab")
+        page.locator(".jp-LauncherCard", has_text="Spark UI").first.click()
+        frame = page.frame_locator("iframe[src*='spark-ui']")
+        frame.locator("text=Spark Jobs").first.wait_for()
+
+    with step(page, "11-mlflow-run"):
+        page.goto(f"{JUPYTER}/mlflow/")
+        page.get_by_text("getting-started", exact=True).first.click()
+        page.get_by_text("first-run", exact=True).first.wait_for()
+
+    outside = sorted({u for u in requests if u.startswith("http") and urlsplit(u).netloc != urlsplit(JUPYTER).netloc})
+    assert not outside, f"the browser made requests outside JupyterLab: {outside}"
