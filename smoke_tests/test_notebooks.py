@@ -16,6 +16,9 @@ from conftest import require_jars
 EXAMPLES = Path(os.environ.get("MLRT_EXAMPLES_DIR", "/opt/mlrt/examples"))
 CELL_TIMEOUT_S = int(os.environ.get("MLRT_NOTEBOOK_CELL_TIMEOUT_S", "600"))
 NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
+# Where a deployment cannot run them yet, it says why here (the Helm chart's test pod does: see its template).
+NOT_HERE = os.environ.get("MLRT_SMOKE_NOTEBOOKS_SKIP", "")
+pytestmark = pytest.mark.skipif(bool(NOT_HERE), reason=f"example notebooks not run here: {NOT_HERE}")
 
 
 def test_examples_are_shipped():

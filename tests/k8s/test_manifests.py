@@ -215,3 +215,16 @@ def test_no_latest_tags_anywhere():
 
 def test_values_reference_is_current():
     assert k8s.VALUES_DOC.read_text() == k8s.values_doc_text(), "run `make k8s-docs`"
+
+
+def test_jupyter_proxies_the_releases_history_server_and_mlflow(docs):
+    """The notebook's proxied UIs point at this release's services (and only at enabled ones)."""
+    jupyter = next(d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"].endswith("-jupyter"))
+    env = {e["name"]: e.get("value") for e in jupyter["spec"]["template"]["spec"]["containers"][0]["env"]}
+    services = {d["metadata"]["name"] for d in docs if d["kind"] == "Service"}
+    for variable in ("MLRT_HISTORY_URL", "MLFLOW_TRACKING_URI"):
+        if variable in env:
+            host = env[variable].split("//")[1].split(":")[0]
+            assert host in services, f"{variable}={env[variable]}: no such Service in the release"
+    history = any(d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-history") for d in docs)
+    assert ("MLRT_HISTORY_URL" in env) == history

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -64,15 +63,14 @@ class SparkUIServer(ServerProcess):
         class SparkUI(cls):
             async def proxy(self, port, path):
                 try:
-                    socket.create_connection(("localhost", port), timeout=1).close()
-                except OSError:
+                    return await super().proxy(port, path)
+                except OSError:  # connection refused (tornado raises it as is) or closed
                     raise web.HTTPError(
                         503,
                         f"No Spark application is running in this container (nothing listens on port {port}): "
                         "create a SparkSession in a notebook, then reload. This route serves the first session's UI; "
                         "a session in another kernel at the same time gets the next port (4041, ...).",
                     ) from None
-                return await super().proxy(port, path)
 
         return SparkUI, kwargs
 
