@@ -67,7 +67,9 @@ def test_proxied_uis_follow_the_environment(image):
         "spark-master": ["spark-master", 8080, "Spark master"],
     }
     # A file-based MLflow store has no UI to proxy; nothing else is configured.
-    alone = json.loads(run(image, "python", "-c", PROXIES, env={"MLFLOW_TRACKING_URI": "file:///tmp/m"}).split()[-1])
+    alone = json.loads(
+        run(image, "python", "-c", PROXIES, env={"MLFLOW_TRACKING_URI": "file:///tmp/m"}).splitlines()[-1]
+    )
     assert list(alone) == ["spark-ui"]
 
 
@@ -84,11 +86,14 @@ def test_kernels_load_the_job_progress_extension(image):
 
 HTTP = """
 import sys, urllib.error, urllib.request
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
 request = urllib.request.Request("http://localhost:8888" + sys.argv[1])
 if len(sys.argv) > 2:
     request.add_header("Authorization", "token " + sys.argv[2])
 try:
-    with urllib.request.urlopen(request, timeout=30) as response:
+    with urllib.request.build_opener(NoRedirect).open(request, timeout=30) as response:
         print(response.status); print(response.read().decode())
 except urllib.error.HTTPError as err:
     print(err.code); print(err.read().decode())
@@ -96,7 +101,7 @@ except urllib.error.HTTPError as err:
 
 
 def http(name: str, path: str, token: str | None = "t0ken") -> tuple[int, str]:
-    """GET path from JupyterLab inside the container (it has no network): status and body."""
+    """GET path from JupyterLab inside the container (it has no network): status and body, redirects not followed."""
     out = subprocess.run(
         ["docker", "exec", name, "python", "-c", HTTP, path, *([token] if token else [])],
         capture_output=True, text=True, timeout=60,

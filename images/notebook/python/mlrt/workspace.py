@@ -101,8 +101,13 @@ def proxied_servers(env: dict[str, str] | None = None) -> dict[str, ServerProces
     if not port.isdigit():
         raise ValueError(f"MLRT_SPARK_UI_PORT={port} is not a port number")
     servers: dict[str, ServerProcess] = {
+        # Spark redirects / to an absolute http://<host>/jobs/ that ignores the proxy's prefix: serve /jobs/ there.
         "spark-ui": SparkUIServer(
-            name="spark-ui", port=int(port), launcher_entry=_entry("Spark UI"), new_browser_tab=False
+            name="spark-ui",
+            port=int(port),
+            mappath={"/": "/jobs/"},
+            launcher_entry=_entry("Spark UI"),
+            new_browser_tab=False,
         ),
     }
     remotes = [
