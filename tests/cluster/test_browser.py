@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 import dotenv
@@ -45,12 +46,18 @@ def token() -> str:
 
 
 @pytest.fixture(scope="module")
-def notebook():
-    """The image's getting-started notebook as a fresh copy in the workspace (the user's examples/ may be edited)."""
+def notebook(token):
+    """The image's getting-started notebook as a fresh copy in the workspace (the user's examples/ may be edited).
+    Afterwards its kernel is shut down (the notebook keeps its session, and the cluster's cores, for the user) and
+    the copy deleted."""
     name = f"browser-test-{uuid.uuid4().hex[:8]}.ipynb"
     exec_ = ["docker", "compose", "exec", "-T", "jupyter"]
     subprocess.run([*exec_, "cp", EXAMPLE, f"/home/mlrt/work/{name}"], cwd=ROOT, check=True, timeout=60)
     yield name
+    auth = {"Authorization": f"token {token}"}
+    for session in requests.get(f"{JUPYTER}/api/sessions", headers=auth, timeout=30).json():
+        if session["path"] == name:
+            requests.delete(f"{JUPYTER}/api/sessions/{session['id']}", headers=auth, timeout=60)
     subprocess.run([*exec_, "rm", "-f", f"/home/mlrt/work/{name}"], cwd=ROOT, timeout=60)
 
 
@@ -104,6 +111,7 @@ def test_workspace_in_a_browser(browser_page, token, notebook):
         page.fill("input[type=password]", token)
         page.click("button[type=submit], input[type=submit]")
         page.wait_for_url(re.compile(r".*/lab.*"))
+        page.goto(f"{JUPYTER}/lab?reset")  # the launcher, whatever tabs an earlier visit left open
         page.wait_for_selector(".jp-LauncherCard", timeout=120_000)
 
     with step(page, "03-launcher"):
@@ -136,6 +144,9 @@ def test_workspace_in_a_browser(browser_page, token, notebook):
         )
         errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
         assert errors.count() == 0, errors.all_inner_texts()
+        outputs = "\n".join(page.locator(".jp-OutputArea-output").all_inner_texts())
+        run_id = re.search(r"http://\S+ ([0-9a-f]{32})", outputs)
+        assert run_id, "the MLflow cell printed no run id"
 
     with step(page, "06-job-progress"):
         monitor = page.locator(".sparkMonitorCellRoot").first
@@ -176,9 +187,12 @@ def test_workspace_in_a_browser(browser_page, token, notebook):
         frame.locator("text=Spark Jobs").first.wait_for()
 
     with step(page, "11-mlflow-run"):
-        page.goto(f"{JUPYTER}/mlflow/")
-        page.get_by_text("getting-started", exact=True).first.click()
+        api = f"{JUPYTER}/mlflow/api/2.0/mlflow/experiments/get-by-name"
+        found = page.request.get(api, params={"experiment_name": "getting-started"})
+        experiment = found.json()["experiment"]["experiment_id"]
+        page.goto(f"{JUPYTER}/mlflow/#/experiments/{experiment}/runs/{run_id.group(1)}")
         page.get_by_text("first-run", exact=True).first.wait_for()
+        page.get_by_text("20000000").first.wait_for()  # the run's parameter "rows"
 
     outside = sorted({u for u in requests if u.startswith("http") and urlsplit(u).netloc != urlsplit(JUPYTER).netloc})
     assert not outside, f"the browser made requests outside JupyterLab: {outside}"
