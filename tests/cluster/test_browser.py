@@ -149,9 +149,8 @@ def test_workspace_in_a_browser(browser_page, token, notebook):
         assert run_id, "the MLflow cell printed no run id"
 
     with step(page, "06-job-progress"):
-        monitor = page.locator(".sparkMonitorCellRoot").first
-        monitor.scroll_into_view_if_needed()
         assert page.locator(".sparkMonitorCellRoot").count() >= 1, "no Spark progress display under any cell"
+        page.locator(".sparkMonitorCellRoot", has=page.locator(".tdjobstatus")).first.scroll_into_view_if_needed()
         statuses = page.locator(".sparkMonitorCellRoot .tdjobstatus").all_inner_texts()
         assert any("COMPLETED" in s.upper() for s in statuses), f"no finished job in the display: {statuses}"
 
@@ -162,9 +161,8 @@ def test_workspace_in_a_browser(browser_page, token, notebook):
 
     with step(page, "08-spark-ui-executors"):
         page.goto(f"{JUPYTER}/spark-ui/executors/")
-        rows = page.locator("#active-executors-table tbody tr")
-        rows.first.wait_for()
         page.wait_for_function("document.querySelectorAll('#active-executors-table tbody tr').length >= 3")
+        page.locator("text=Loading Executors Page").wait_for(state="hidden")
         ids = [t.strip() for t in page.locator("#active-executors-table tbody tr td:first-child").all_inner_texts()]
         assert "driver" in ids and len(ids) >= 3, f"executors listed: {ids}"
         logs = [

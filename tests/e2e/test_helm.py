@@ -68,6 +68,24 @@ def test_notebook_session_runs_on_executor_pods(release):
     notebook_job_runs_on_executor_pods(release, f"{FULLNAME}-jupyter-0", f"{FULLNAME}-exec")
 
 
+def test_example_notebooks_run_in_the_notebook_pod(release):
+    """Every example notebook of the image, executed headless in the notebook pod (as a user opens them there):
+    smoke_tests/test_notebooks.py run by pytest in that pod, each notebook a Kubernetes driver of its own."""
+    pod = f"{FULLNAME}-jupyter-0"
+    for name in ("conftest.py", "test_notebooks.py"):
+        source = (ROOT / "smoke_tests" / name).read_text()
+        write = f"mkdir -p /tmp/e2e-nb && cat > /tmp/e2e-nb/{name}"
+        kubectl("-n", release, "exec", "-i", pod, "--", "bash", "-c", write, stdin=source)
+    started = time.monotonic()
+    proc = kubectl(
+        "-n", release, "exec", pod, "--", "python", "-m", "pytest", "-p", "no:cacheprovider", "-v", "-rs",
+        "--durations=0", "/tmp/e2e-nb/test_notebooks.py", check=False, timeout=2400,
+    )  # fmt: skip
+    print(f"example notebooks in the notebook pod: {time.monotonic() - started:.0f} s", file=sys.stderr)
+    print(proc.stdout[-5000:], file=sys.stderr)
+    assert proc.returncode == 0, proc.stdout[-12000:] + proc.stderr[-3000:]
+
+
 def test_helm_test_runs_every_smoke_test_with_executor_pods(release):
     """`helm test` runs smoke_tests/ in a driver pod of its own; its pod is deleted when it succeeds, so the
     test follows its log while it runs and records the executor pods it owns."""
