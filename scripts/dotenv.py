@@ -64,7 +64,8 @@ def main() -> None:
     values = update()
     if args.url:
         print(f"JupyterLab: http://127.0.0.1:8888/lab?token={values['JUPYTER_TOKEN']}")
-        print("Spark master UI: http://127.0.0.1:8080   Spark history: http://127.0.0.1:18080")
+        print("Spark UI, history, MLflow, master: JupyterLab's launcher (mlrt cluster), behind the same token")
+        print("  direct: history http://127.0.0.1:18080  MLflow http://127.0.0.1:5000  master JSON :8080/json/")
         print("Object store (S3): http://127.0.0.1:8333 (buckets lake, mlflow; key pair in .env)")
 
 
