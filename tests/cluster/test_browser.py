@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import uuid
 from contextlib import contextmanager
 from urllib.parse import urlsplit
@@ -19,7 +18,7 @@ import pytest
 import requests
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-import dotenv
+from tests.cluster.conftest import compose
 from tests.conftest import ROOT
 
 JUPYTER = "http://127.0.0.1:8888"
@@ -41,24 +40,18 @@ RUN_TIMEOUT_MS = 5 * 60 * 1000
 
 
 @pytest.fixture(scope="module")
-def token() -> str:
-    return dotenv.read(dotenv.ENV_FILE)[1]["JUPYTER_TOKEN"]
-
-
-@pytest.fixture(scope="module")
 def notebook(token):
     """The image's getting-started notebook as a fresh copy in the workspace (the user's examples/ may be edited).
     Afterwards its kernel is shut down (the notebook keeps its session, and the cluster's cores, for the user) and
     the copy deleted."""
     name = f"browser-test-{uuid.uuid4().hex[:8]}.ipynb"
-    exec_ = ["docker", "compose", "exec", "-T", "jupyter"]
-    subprocess.run([*exec_, "cp", EXAMPLE, f"/home/mlrt/work/{name}"], cwd=ROOT, check=True, timeout=60)
+    compose("exec", "-T", "jupyter", "cp", EXAMPLE, f"/home/mlrt/work/{name}", timeout=60)
     yield name
     auth = {"Authorization": f"token {token}"}
     for session in requests.get(f"{JUPYTER}/api/sessions", headers=auth, timeout=30).json():
         if session["path"] == name:
             requests.delete(f"{JUPYTER}/api/sessions/{session['id']}", headers=auth, timeout=60)
-    subprocess.run([*exec_, "rm", "-f", f"/home/mlrt/work/{name}"], cwd=ROOT, timeout=60)
+    compose("exec", "-T", "jupyter", "rm", "-f", f"/home/mlrt/work/{name}", check=False, timeout=60)
 
 
 @pytest.fixture(scope="module")

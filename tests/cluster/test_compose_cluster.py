@@ -11,21 +11,10 @@ import uuid
 import pytest
 import requests
 
-import dotenv
+from tests.cluster.conftest import compose
 from tests.conftest import ROOT
 
 JUPYTER = "http://127.0.0.1:8888"
-
-
-def compose(*args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["docker", "compose", *args], cwd=ROOT, capture_output=True, text=True, check=check, timeout=timeout
-    )
-
-
-@pytest.fixture(scope="module")
-def token() -> str:
-    return dotenv.read(dotenv.ENV_FILE)[1]["JUPYTER_TOKEN"]
 
 
 def test_published_ports_are_loopback_only():

@@ -25,7 +25,7 @@ def test_jupyterlab_version(image):
 def test_empty_token_does_not_disable_authentication(image):
     script = (
         "import os, sys; sys.argv = ['x'];"
-        "from traitlets.config import Config; from unittest import mock;"
+        "from traitlets.config import Config;"
         "os.environ['JUPYTER_TOKEN'] = '';"
         "exec(open('/etc/jupyter/jupyter_server_config.py').read(), {'get_config': Config});"
         "print('JUPYTER_TOKEN' in os.environ)"
