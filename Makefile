@@ -11,7 +11,7 @@ SMOKE_ARGS ?=
 
 .PHONY: help bootstrap venv lock lock-check lint unit build test-images manifest manifest-check env up down smoke \
 	test-cluster browser test clean-volumes k8s-tools k8s-validate k8s-kustomize-base k8s-docs submit \
-	k8s-gomod k8s-up k8s-down k8s-status k8s-e2e
+	k8s-gomod k8s-up k8s-restart-check k8s-down k8s-status k8s-e2e
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -77,6 +77,9 @@ k8s-up: venv build ## use the cluster KUBECONFIG points to, else start the local
 k8s-down: venv ## stop the local test cluster and delete its state (built binaries and imported images are kept)
 	$(VPY) scripts/k8s_cluster.py down
 
+k8s-restart-check: venv build ## the local test cluster comes back after down: up -> down -> up (left up)
+	$(VPY) -m pytest tests/localcluster -v -s
+
 k8s-status: venv ## which local test cluster processes run
 	$(VPY) scripts/k8s_cluster.py status
 
@@ -113,7 +116,8 @@ test: lint unit k8s-validate test-images manifest-check ## everything: static ch
 	  $(MAKE) --no-print-directory smoke test-cluster; \
 	  status=$$?; $(MAKE) --no-print-directory down; [ $$status = 0 ] || exit $$status; \
 	  running=$$($(VPY) scripts/k8s_cluster.py status >/dev/null 2>&1 && echo yes); \
-	  $(MAKE) --no-print-directory k8s-e2e; status=$$?; \
+	  if [ -z "$$running" ]; then $(MAKE) --no-print-directory k8s-restart-check; status=$$?; else status=0; fi; \
+	  [ $$status != 0 ] || { $(MAKE) --no-print-directory k8s-e2e; status=$$?; }; \
 	  [ -n "$$running" ] || $(MAKE) --no-print-directory k8s-down; exit $$status
 
 clean-volumes: down ## delete the cluster's volumes (notebooks and event logs are lost)

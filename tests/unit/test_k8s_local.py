@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import time
 
 import pytest
 
@@ -93,3 +95,47 @@ def test_unreachable_kubeconfig_is_not_reused(tmp_path, monkeypatch):
 def test_kubeadm_config_names_the_stable_node_address():
     text = k8s_cluster.kubeadm_config(versions.load())
     assert f"advertiseAddress: {k8s_cluster.NODE_IP}" in text and "kubernetesVersion: v1.34.4" in text
+
+
+@pytest.fixture
+def component_dirs(tmp_path, monkeypatch):
+    """A scratch state/run tree for starting real processes the way the local cluster starts its components."""
+    for name in ("STATE", "LOGS", "RUN"):
+        path = tmp_path / name.lower()
+        path.mkdir()
+        monkeypatch.setattr(k8s_cluster, name, path)
+    monkeypatch.setattr(k8s_cluster, "_started", {})
+    return tmp_path
+
+
+def _program(tmp_path, name: str, source: str) -> str:
+    """A copy of a real program under a component's name (pid_of checks the program a pid runs)."""
+    target = tmp_path / name
+    shutil.copy(shutil.which(source), target)
+    return str(target)
+
+
+def test_a_component_is_found_running_the_moment_it_is_started(component_dirs):
+    # Right after exec, /proc/<pid>/cmdline can read empty; the first `up` after `down` failed on that race.
+    program = _program(component_dirs, "kube-component", "sleep")
+    for _ in range(200):
+        k8s_cluster.start("kube-component", [program, "30"])
+        assert k8s_cluster.pid_of("kube-component"), "a component just started was taken for dead"
+        proc, _ = k8s_cluster._started.pop("kube-component")
+        proc.kill()
+        proc.wait()
+    assert k8s_cluster.pid_of("kube-component") is None
+
+
+def test_a_component_that_exits_during_start_up_is_named_with_its_status_and_own_output(component_dirs):
+    (k8s_cluster.LOGS / "kube-component.log").write_text("an older run's last words\n")
+    program = _program(component_dirs, "kube-component", "sh")
+    k8s_cluster.start("kube-component", [program, "-c", "echo 'unknown flag: --bogus'; exit 3"])
+    started = time.monotonic()
+    with pytest.raises(k8s_cluster.ClusterError) as error:
+        k8s_cluster.wait_for("kube-component", lambda: False, 60, "kube-component")
+    assert time.monotonic() - started < 10, "waited for the timeout instead of noticing the exit"
+    message = str(error.value)
+    assert "kube-component exited with status 3" in message
+    assert "unknown flag: --bogus" in message
+    assert "older run" not in message
