@@ -86,7 +86,7 @@ k8s-status: venv ## which local test cluster processes run
 k8s-e2e: venv build k8s-tools ## end-to-end on Kubernetes: helm install, Jupyter, smoke tests, helm test, spark-submit, kustomize
 	@kubeconfig=$$($(VPY) scripts/k8s_cluster.py up) && bins=$$($(VPY) scripts/k8s_build.py build) && \
 	  KUBECONFIG=$$kubeconfig MLRT_KUBECTL=$$bins/kubectl MLRT_HELM=$(CURDIR)/.cache/tools/bin/helm \
-	  $(VPY) -m pytest tests/e2e -v -s
+	  $(VPY) -m pytest tests/e2e -v -s --durations=20
 
 submit: venv ## spark-submit APP=path.py to TARGET=compose (default) or k8s; CONF="spark.x=y ..."
 	$(VPY) scripts/submit.py $(or $(TARGET),compose) $(APP) $(foreach c,$(CONF),--conf $(c))
@@ -103,7 +103,7 @@ down: ## stop the local cluster (volumes with notebooks and event logs are kept)
 
 smoke: ## run the smoke tests in the driver (jupyter) container against the running cluster
 	$(COMPOSE) cp smoke_tests/. jupyter:/tmp/mlrt-smoke-tests
-	$(COMPOSE) exec -T -w /tmp/mlrt-smoke-tests jupyter python -m pytest -p no:cacheprovider -v $(SMOKE_ARGS)
+	$(COMPOSE) exec -T -w /tmp/mlrt-smoke-tests jupyter python -m pytest -p no:cacheprovider -v --durations=20 $(SMOKE_ARGS)
 
 browser: ## Chromium for the browser test (installs Debian's chromium on a bare Debian host; or set MLRT_CHROMIUM)
 	@bash scripts/bootstrap-browser.sh
