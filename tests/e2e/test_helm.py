@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -68,10 +69,18 @@ def test_notebook_session_runs_on_executor_pods(release):
     notebook_job_runs_on_executor_pods(release, f"{FULLNAME}-jupyter-0", f"{FULLNAME}-exec")
 
 
+# The example notebooks run in the notebook pod. By default the ones that show what differs on Kubernetes (the
+# getting-started tour: executors as pods, the UIs, MLflow; Delta on the release's lake): each framework's
+# distributed run on executor pods is proven, with assertions, by `helm test` below, and every notebook runs on
+# compose. MLRT_E2E_NOTEBOOKS=all runs all of them here too (~12 min more), or a pytest -k expression.
+E2E_NOTEBOOKS = os.environ.get("MLRT_E2E_NOTEBOOKS", "getting-started or delta-lake or examples_are_shipped")
+
+
 def test_example_notebooks_run_in_the_notebook_pod(release):
-    """Every example notebook of the image, executed headless in the notebook pod (as a user opens them there):
+    """Example notebooks of the image, executed headless in the notebook pod (as a user opens them there):
     smoke_tests/test_notebooks.py run by pytest in that pod, each notebook a Kubernetes driver of its own."""
     pod = f"{FULLNAME}-jupyter-0"
+    select = [] if E2E_NOTEBOOKS == "all" else ["-k", E2E_NOTEBOOKS]
     for name in ("conftest.py", "test_notebooks.py"):
         source = (ROOT / "smoke_tests" / name).read_text()
         write = f"mkdir -p /tmp/e2e-nb && cat > /tmp/e2e-nb/{name}"
@@ -79,7 +88,7 @@ def test_example_notebooks_run_in_the_notebook_pod(release):
     started = time.monotonic()
     proc = kubectl(
         "-n", release, "exec", pod, "--", "python", "-m", "pytest", "-p", "no:cacheprovider", "-v", "-rs",
-        "--durations=0", "/tmp/e2e-nb/test_notebooks.py", check=False, timeout=2400,
+        "--durations=0", *select, "/tmp/e2e-nb/test_notebooks.py", check=False, timeout=2400,
     )  # fmt: skip
     print(f"example notebooks in the notebook pod: {time.monotonic() - started:.0f} s", file=sys.stderr)
     print(proc.stdout[-5000:], file=sys.stderr)
