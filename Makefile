@@ -38,7 +38,7 @@ lint: venv lock-check ## Python lint, Dockerfile lint, compose config
 	$(VENV)/bin/ruff format --check scripts tests smoke_tests images
 	bash -n scripts/*.sh images/spark/entrypoint.sh images/objectstore/entrypoint.sh images/base/pip-install-locked
 	$(VENV)/bin/hadolint images/*/Dockerfile
-	MLRT_VERSION=lint JUPYTER_TOKEN=lint SPARK_AUTH_SECRET=lint MLRT_S3_ACCESS_KEY=lint MLRT_S3_SECRET_KEY=lint $(COMPOSE) --env-file /dev/null config --quiet
+	MLRT_VERSION=lint JUPYTER_TOKEN=lint SPARK_AUTH_SECRET=lint MLRT_S3_ACCESS_KEY=lint MLRT_S3_SECRET_KEY=lint SPARK_CONNECT_TOKEN=lint $(COMPOSE) --env-file /dev/null config --quiet
 
 unit: venv ## tests of the project's own scripts (no images needed)
 	$(VPY) -m pytest tests/unit

@@ -1,7 +1,7 @@
 """Write .env for docker compose: the image tag from versions.env plus generated secrets.
 
-JUPYTER_TOKEN, SPARK_AUTH_SECRET and the object store's key pair (MLRT_S3_ACCESS_KEY, MLRT_S3_SECRET_KEY) are
-generated once and kept on later runs (an existing value is never
+JUPYTER_TOKEN, SPARK_AUTH_SECRET, the object store's key pair (MLRT_S3_ACCESS_KEY, MLRT_S3_SECRET_KEY) and the
+Spark Connect server's token (SPARK_CONNECT_TOKEN) are generated once and kept on later runs (an existing value is never
 replaced); MLRT_VERSION always follows versions.env. Other lines a user added are kept.
 
   python scripts/dotenv.py            create or update .env
@@ -20,7 +20,13 @@ import versions
 
 ENV_FILE = versions.ROOT / ".env"
 # name -> bytes of randomness
-GENERATED = {"JUPYTER_TOKEN": 24, "SPARK_AUTH_SECRET": 32, "MLRT_S3_ACCESS_KEY": 10, "MLRT_S3_SECRET_KEY": 20}
+GENERATED = {
+    "JUPYTER_TOKEN": 24,
+    "SPARK_AUTH_SECRET": 32,
+    "MLRT_S3_ACCESS_KEY": 10,
+    "MLRT_S3_SECRET_KEY": 20,
+    "SPARK_CONNECT_TOKEN": 24,
+}
 _LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
 
@@ -67,6 +73,7 @@ def main() -> None:
         print("Spark UI, history, MLflow, master: JupyterLab's launcher (mlrt cluster), behind the same token")
         print("  direct: history http://127.0.0.1:18080  MLflow http://127.0.0.1:5000  master JSON :8080/json/")
         print("Object store (S3): http://127.0.0.1:8333 (buckets lake, mlflow; key pair in .env)")
+        print(f"Spark Connect: sc://localhost:15002/;token={values['SPARK_CONNECT_TOKEN']}")
 
 
 if __name__ == "__main__":
