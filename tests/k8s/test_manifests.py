@@ -228,3 +228,13 @@ def test_jupyter_proxies_the_releases_history_server_and_mlflow(docs):
             assert host in services, f"{variable}={env[variable]}: no such Service in the release"
     history = any(d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-history") for d in docs)
     assert ("MLRT_HISTORY_URL" in env) == history
+
+
+def test_ray_on_spark_opens_drivers_to_their_executors_only(docs):
+    policy = next(d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "mlrt-ray-on-spark")
+    assert policy["spec"]["podSelector"]["matchLabels"]["mlrt.io/spark-role"] == "driver"
+    (rule,) = policy["spec"]["ingress"]
+    (peer,) = rule["from"]
+    assert peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "executor" and "ports" not in rule
+    off = k8s.render(sets=["networkPolicy.rayOnSpark=false"])
+    assert "mlrt-ray-on-spark" not in off
