@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(bool(NOT_HERE), reason=f"example notebooks not r
 
 
 def test_examples_are_shipped():
-    assert len(NOTEBOOKS) >= 13, f"example notebooks in {EXAMPLES}: {[p.name for p in NOTEBOOKS]}"
+    assert len(NOTEBOOKS) >= 18, f"example notebooks in {EXAMPLES}: {[p.name for p in NOTEBOOKS]}"
 
 
 def execute(notebook, cwd: Path, timeout: int) -> None:
