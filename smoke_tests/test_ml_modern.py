@@ -55,7 +55,8 @@ def test_ray_on_spark_refuses_more_worker_nodes_than_the_cluster_has_at_once(spa
     cores = int(spark.sparkContext.getConf().get("spark.executor.cores", "2"))
     room = len(registered_executors(spark))
     started = time.monotonic()
-    with pytest.raises(ValueError, match=rf"{room + 3} worker node\(s\) of {cores} CPU\(s\) each asked for.*room for {room}"):
+    expected = rf"{room + 3} worker node\(s\) of {cores} CPU\(s\) each asked for.*room for {room}"
+    with pytest.raises(ValueError, match=expected):
         setup_ray_cluster(max_worker_nodes=room + 3, num_cpus_worker_node=cores, num_gpus_worker_node=0)
     assert time.monotonic() - started < 30, "the answer took as long as Ray's own 120 s wait"
 

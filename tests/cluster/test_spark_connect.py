@@ -4,7 +4,6 @@ executors (the workers), never in this process; clients without the token are re
 
 No `from __future__ import annotations` here: pandas UDFs read their type hints at definition time."""
 
-
 import uuid
 
 import pytest

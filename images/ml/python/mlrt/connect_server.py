@@ -41,7 +41,9 @@ def read_token(environ: dict[str, str]) -> str:
     try:
         token = Path(name).read_text().strip()
     except OSError as err:
-        raise ConfigError(f"MLRT_CONNECT_TOKEN_FILE={name} cannot be read ({err.strerror}); mount the token there")
+        raise ConfigError(
+            f"MLRT_CONNECT_TOKEN_FILE={name} cannot be read ({err.strerror}); mount the token there"
+        ) from err
     if len(token) < 16:
         raise ConfigError(f"the token in {name} is {len(token)} characters; use at least 16 random characters")
     return token
