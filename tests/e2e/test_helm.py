@@ -141,6 +141,32 @@ def test_helm_test_runs_every_smoke_test_with_executor_pods(release):
     assert len(seen) >= 2, f"executor pods of the smoke-test driver: {sorted(seen)}"
 
 
+def test_spark_connect_client_through_port_forward(release):
+    """A client outside the cluster (the host's pyspark-client) reaches the release's Spark Connect server through
+    `kubectl port-forward` with the release's token: its work runs on executor pods the server starts on demand;
+    without the token it is refused."""
+    from pyspark.errors import PySparkException
+    from pyspark.sql import SparkSession
+    from pyspark.sql import functions as F
+
+    token = secret_value(release, f"{FULLNAME}-connect", "token")
+    with port_forward(release, f"svc/{FULLNAME}-connect", 15002) as url:
+        port = url.rsplit(":", 1)[1]
+        with pytest.raises(PySparkException, match="(?i)unauthenticated|authentication"):
+            SparkSession.builder.remote(f"sc://localhost:{port}/;token=wrong-token-0123456789").create().range(
+                1
+            ).collect()
+        spark = SparkSession.builder.remote(f"sc://localhost:{port}/;token={token}").create()
+        try:
+            where = F.udf(lambda _: __import__("socket").gethostname(), "string")
+            rows = spark.range(0, 2000, numPartitions=8).select(F.col("id"), where("id").alias("host")).toPandas()
+        finally:
+            spark.stop()
+    assert rows["id"].sum() == sum(range(2000))
+    hosts = set(rows["host"])
+    assert hosts and all(h.startswith(f"{FULLNAME}-connect-exec-") for h in hosts), hosts
+
+
 def test_spark_submit_cluster_mode(release, tmp_path):
     app = tmp_path / "pi_job.py"
     app.write_text(

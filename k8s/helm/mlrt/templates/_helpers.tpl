@@ -41,6 +41,7 @@ capabilities:
 {{- end -}}
 
 {{- define "mlrt.jupyterSecret" -}}{{ .Values.jupyter.existingSecret | default (printf "%s-jupyter" (include "mlrt.fullname" .)) }}{{- end -}}
+{{- define "mlrt.connectSecret" -}}{{ .Values.connect.existingSecret | default (printf "%s-connect" (include "mlrt.fullname" .)) }}{{- end -}}
 {{- define "mlrt.sparkAuthSecret" -}}{{ include "mlrt.fullname" . }}-spark-auth{{- end -}}
 {{- define "mlrt.driverService" -}}{{ include "mlrt.fullname" . }}-driver{{- end -}}
 {{- define "mlrt.serviceAccount" -}}{{ include "mlrt.fullname" . }}-spark{{- end -}}
