@@ -84,3 +84,79 @@ def test_a_client_without_the_token_is_refused(token):
             session.stop()
     message = str(refused.value)
     assert "UNAUTHENTICATED" in message or "authentication" in message.lower(), message[:2000]
+
+
+# Run inside the spark-connect container: its Python has every ML library, and localhost is where Spark's
+# client may send the token without TLS. Each API is tried on a Connect session; the outcome is printed as JSON.
+UNDER_CONNECT = r"""
+import json, os, socket
+from pyspark.sql import SparkSession
+token = open("/run/secrets/spark_connect_token").read().strip()
+# As on a client machine: every SparkSession.builder.getOrCreate() (the launchers' own too) is a Connect session.
+os.environ["SPARK_REMOTE"] = f"sc://localhost:15002/;token={token}"
+spark = SparkSession.builder.getOrCreate()
+out = {}
+
+def attempt(name, fn):
+    try:
+        out[name] = {"ok": True, "result": fn()}
+    except Exception as e:
+        out[name] = {"ok": False, "error": f"{type(e).__name__}: {e}"[:300]}
+
+def torch_train():
+    import socket
+    import torch.distributed as dist
+    dist.init_process_group("gloo")
+    hosts = [None] * dist.get_world_size()
+    dist.all_gather_object(hosts, socket.gethostname())
+    dist.destroy_process_group()
+    return hosts
+
+def torch_distributor():
+    from pyspark.ml.torch.distributor import TorchDistributor
+    return TorchDistributor(num_processes=2, local_mode=False, use_gpu=False).run(torch_train)
+
+def spark_trials():
+    from hyperopt import SparkTrials
+    return str(SparkTrials(parallelism=2, spark_session=spark))
+
+def xgboost_spark():
+    from pyspark.sql import functions as F
+    from xgboost.spark import SparkXGBClassifier
+    df = spark.range(100).withColumn("a", F.rand(1)).withColumn("label", (F.col("a") > 0.5).cast("int"))
+    return str(SparkXGBClassifier(features_col=["a"], label_col="label", num_workers=2).fit(df))
+
+def mirrored_strategy_runner():
+    from spark_tensorflow_distributor import MirroredStrategyRunner
+    return MirroredStrategyRunner(num_slots=2, use_gpu=False, local_mode=False).run(lambda: 1)
+
+def horovod_spark():
+    import horovod.spark
+    return horovod.spark.run(lambda: 1, num_proc=2)
+
+attempt("TorchDistributor", torch_distributor)
+attempt("hyperopt.SparkTrials", spark_trials)
+attempt("xgboost.spark", xgboost_spark)
+attempt("MirroredStrategyRunner", mirrored_strategy_runner)
+attempt("horovod.spark", horovod_spark)
+spark.stop()
+print("MLRT-JSON " + json.dumps(out))
+"""
+
+
+def test_which_distributed_apis_run_under_connect():
+    """TorchDistributor runs its processes on executors from a Connect session; the launchers built on the
+    classic SparkContext refuse (docs/ml-runtime.md lists both)."""
+    import json
+
+    from tests.cluster.conftest import compose
+
+    proc = compose("exec", "-T", "spark-connect", "python", "-c", UNDER_CONNECT, check=False, timeout=600)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("MLRT-JSON ")), None)
+    assert line, f"no result (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    out = json.loads(line[len("MLRT-JSON ") :])
+    torch = out["TorchDistributor"]
+    assert torch["ok"], torch
+    assert len(set(torch["result"])) == 2 and "spark-connect" not in torch["result"], torch
+    for classic in ("hyperopt.SparkTrials", "xgboost.spark", "MirroredStrategyRunner", "horovod.spark"):
+        assert not out[classic]["ok"], f"{classic} ran under Spark Connect: update docs/ml-runtime.md ({out[classic]})"

@@ -10,13 +10,15 @@ import pytest
 from .conftest import PINS, run
 
 IMAGE = "ml"
-MODULES = {  # import name -> versions.env key
+MODULES = {  # import name -> versions.env key, in import order
+    # torch and torchvision before TensorFlow: anything that loads triton's native library (torchvision,
+    # torch.compile) after `import tensorflow` crashes the process (docs/ml-runtime.md, known issues).
+    "torch": "TORCH_VERSION",
+    "torchvision": "TORCHVISION_VERSION",
     "tensorflow": "TENSORFLOW_VERSION",
     "keras": "KERAS_VERSION",
     "tf_keras": "TF_KERAS_VERSION",
     "tensorboard": "TENSORBOARD_VERSION",
-    "torch": "TORCH_VERSION",
-    "torchvision": "TORCHVISION_VERSION",
     "xgboost": "XGBOOST_VERSION",
     "sklearn": "SCIKIT_LEARN_VERSION",
     "mlflow": "MLFLOW_VERSION",

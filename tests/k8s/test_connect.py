@@ -24,6 +24,8 @@ def test_connect_server_is_a_driver_with_its_token_from_a_secret_file():
     assert not any("token" in a.lower() for a in container["args"]), "the token must not be on the command line"
     env = env_of(spec)
     assert env["MLRT_CONNECT_TOKEN_FILE"] == "/etc/mlrt/connect/token"
+    # Kubernetes would otherwise set MLRT_CONNECT_PORT=tcp://<ip>:15002 from the Service's name.
+    assert spec["enableServiceLinks"] is False and env["MLRT_CONNECT_PORT"] == "15002"
     assert not any("TOKEN" in k for k in env if k != "MLRT_CONNECT_TOKEN_FILE")
     volume = next(v for v in spec["volumes"] if v["name"] == "connect-token")
     assert volume["secret"]["secretName"] == "mlrt-connect"
