@@ -152,16 +152,19 @@ def test_spark_connect_client_through_port_forward(release):
     token = secret_value(release, f"{FULLNAME}-connect", "token")
     with port_forward(release, f"svc/{FULLNAME}-connect", 15002) as url:
         port = url.rsplit(":", 1)[1]
-        with pytest.raises(PySparkException, match="(?i)unauthenticated|authentication"):
-            SparkSession.builder.remote(f"sc://localhost:{port}/;token=wrong-token-0123456789").create().range(
-                1
-            ).collect()
         spark = SparkSession.builder.remote(f"sc://localhost:{port}/;token={token}").create()
         try:
+            # A UDF belongs to the active session: define it while the authenticated one is active.
             where = F.udf(lambda _: __import__("socket").gethostname(), "string")
             rows = spark.range(0, 2000, numPartitions=8).select(F.col("id"), where("id").alias("host")).toPandas()
         finally:
             spark.stop()
+        refused = SparkSession.builder.remote(f"sc://localhost:{port}/;token=wrong-token-0123456789").create()
+        try:
+            with pytest.raises(PySparkException, match="(?i)unauthenticated|authentication"):
+                refused.range(1).collect()
+        finally:
+            refused.stop()
     assert rows["id"].sum() == sum(range(2000))
     hosts = set(rows["host"])
     assert hosts and all(h.startswith(f"{FULLNAME}-connect-exec-") for h in hosts), hosts
