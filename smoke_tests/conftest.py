@@ -27,6 +27,14 @@ def registered_executors(spark) -> list[str]:
     return [h for h in hosts if not h.startswith(driver)]
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "example(notebook): the example notebook of that name proves the same library on the cluster (with its "
+        "tasks on several executors, see test_notebooks.py); `make test` runs the notebook instead on compose",
+    )
+
+
 @pytest.fixture(autouse=True)
 def pickle_test_functions_by_value(request):
     """Executors cannot import the test modules: ship functions defined in them by value (pyspark, horovod

@@ -3,6 +3,8 @@ spark-tensorflow-distributor, Horovod (TF and torch bindings) through horovod.sp
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import DRIVER_HOST
 
 
@@ -32,6 +34,7 @@ def torch_ddp_main():
     return {"world": world, "sum": value.item(), "hosts": hosts, "weights_equal": all(w == weights[0] for w in weights)}
 
 
+@pytest.mark.example("06-torch-distributor")
 def test_torch_distributor_ddp(spark):
     from pyspark.ml.torch.distributor import TorchDistributor
 
@@ -65,6 +68,7 @@ def tf_mwms_main():
     }
 
 
+@pytest.mark.example("07-tensorflow-mirrored-strategy")
 def test_tensorflow_multi_worker_mirrored_strategy(spark):
     from spark_tensorflow_distributor import MirroredStrategyRunner
 
@@ -129,6 +133,7 @@ def check_horovod(results, binding):
     assert len(hosts) == 2 and DRIVER_HOST not in hosts, f"horovod {binding}: ran on {hosts}"
 
 
+@pytest.mark.example("08-horovod")
 def test_horovod_spark_run_tensorflow(spark):
     import horovod.spark
 
@@ -137,12 +142,14 @@ def test_horovod_spark_run_tensorflow(spark):
     assert all(r["weight_gap"] < 1e-6 for r in results), f"horovod keras: replicas diverged {results}"
 
 
+@pytest.mark.example("08-horovod")
 def test_horovod_spark_run_torch(spark):
     import horovod.spark
 
     check_horovod(horovod.spark.run(horovod_torch_main, num_proc=2, verbose=0), "torch")
 
 
+@pytest.mark.example("08-horovod")
 def test_horovod_runner_api(spark):
     from sparkdl import HorovodRunner
 

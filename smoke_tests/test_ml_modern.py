@@ -71,6 +71,7 @@ def test_ray_on_spark_refuses_more_worker_nodes_than_the_cluster_has_at_once(spa
     assert time.monotonic() - started < 30, "the answer took as long as Ray's own 120 s wait"
 
 
+@pytest.mark.example("14-optuna-mlflow-spark-study")
 def test_optuna_trials_run_on_executors_through_mlflow_spark_study(spark):
     import mlflow
     import optuna
@@ -100,6 +101,7 @@ def test_optuna_trials_run_on_executors_through_mlflow_spark_study(spark):
     assert len(runs) >= 24, f"Optuna: {len(runs)} runs recorded in the tracking server, want the 24 trials"
 
 
+@pytest.mark.example("15-lightgbm")
 def test_lightgbm_search_runs_on_executors(spark):
     from joblib import parallel_backend
     from joblibspark import register_spark
@@ -214,6 +216,7 @@ def transformers_main():
     return {"hosts": hosts, "equal": equal, "losses": losses, "state": buffer.getvalue(), "config": config.to_dict()}
 
 
+@pytest.mark.example("17-transformers-torch-distributor")
 def test_transformers_model_trained_under_torch_distributor_is_logged_to_mlflow(spark, tmp_path):
     import io
 

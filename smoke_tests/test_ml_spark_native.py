@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import ran_on_executors
 
 
+@pytest.mark.example("01-pyspark-ml")
 def test_pyspark_ml_pipeline(spark):
     from pyspark.ml import Pipeline
     from pyspark.ml.classification import LogisticRegression
@@ -31,6 +34,7 @@ def test_pyspark_ml_pipeline(spark):
     assert auc > 0.98, f"pyspark.ml: AUC {auc:.3f} on a linearly separable problem"
 
 
+@pytest.mark.example("02-pandas-on-spark")
 def test_pandas_api_on_spark(spark):
     import pyspark.pandas as ps
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from conftest import DRIVER_HOST, ran_on_executors
 
 
+@pytest.mark.example("03-scikit-learn-joblibspark")
 def test_sklearn_through_joblibspark(spark):
     from joblib import parallel_backend
     from joblibspark import register_spark
@@ -21,6 +23,7 @@ def test_sklearn_through_joblibspark(spark):
     assert len(scores) == 4 and scores.mean() > 0.8, f"scikit-learn/joblibspark: scores {scores}"
 
 
+@pytest.mark.example("04-hyperopt-sparktrials")
 def test_hyperopt_spark_trials(spark):
     from hyperopt import STATUS_OK, SparkTrials, fmin, hp, tpe
 
@@ -49,6 +52,7 @@ def test_hyperopt_spark_trials(spark):
     assert round((best["x"] - 3.0) ** 2, 9) == min(losses), f"hyperopt SparkTrials: best {best} not the minimum"
 
 
+@pytest.mark.example("05-xgboost-spark")
 def test_xgboost_spark_two_workers(spark):
     from pyspark.ml.evaluation import BinaryClassificationEvaluator
     from pyspark.sql import functions as F
