@@ -3,16 +3,18 @@ driver's environment: any cell error fails. A notebook whose JVM packages the im
 jar lock's reason. The kernels are the image's own: they load mlrt.job_progress, so the Spark listener that feeds
 the progress display is on in every session a notebook starts.
 
-Every notebook must also have run on the cluster, not in the driver: its Spark application's event log (the
-driver's spark.eventLog.dir, the history server's folder) must show tasks on >= MLRT_SMOKE_MIN_EXECUTORS
-executor hosts. A smoke test marked `example` proves the same library as a notebook; `make test` leaves those out on
-compose, where the notebook runs, and `helm test` runs them on Kubernetes."""
+Every notebook must also have run on the cluster, not in the driver: once they have run, the history server must
+list each one's Spark application (by its appName, started after the notebook) with tasks on
+>= MLRT_SMOKE_MIN_EXECUTORS executor hosts. A smoke test marked `example` proves the same library as a notebook:
+`make test` leaves those out on compose, where the notebook runs, and `helm test` runs them on Kubernetes."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,9 @@ CELL_TIMEOUT_S = int(os.environ.get("MLRT_NOTEBOOK_CELL_TIMEOUT_S", "600"))
 NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
 # Where a deployment cannot run them yet, it says why here (the Helm chart's test pod does: see its template).
 NOT_HERE = os.environ.get("MLRT_SMOKE_NOTEBOOKS_SKIP", "")
-EVENT_LOG_DIR = Path(os.environ.get("MLRT_EVENT_LOG_DIR", "/opt/mlrt/spark-events"))
+HISTORY_URL = os.environ.get("MLRT_HISTORY_URL", "http://spark-history:18080")
+HISTORY_WAIT_S = 120
+RAN: dict[str, tuple[float, str]] = {}  # notebook -> (when it started, epoch ms; its Spark application's name)
 pytestmark = pytest.mark.skipif(bool(NOT_HERE), reason=f"example notebooks not run here: {NOT_HERE}")
 
 
@@ -55,7 +59,7 @@ def test_example_notebook_runs(path, tmp_path):
 
     notebook = nbformat.read(path, as_version=4)
     require_jars(*notebook.metadata.get("mlrt", {}).get("requires_jvm_packages", []))
-    started_ms = time.time() * 1000
+    started_ms = time.time() * 1000 - 1000
     try:
         execute(notebook, tmp_path, CELL_TIMEOUT_S)
     finally:
@@ -63,35 +67,7 @@ def test_example_notebook_runs(path, tmp_path):
         nbformat.write(notebook, tmp_path / path.name)
     errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, json.dumps(errors, indent=1)[:4000]
-    apps = applications_since(started_ms)
-    assert apps, f"{path.name} started no Spark application with an event log in {EVENT_LOG_DIR}"
-    for name, hosts in apps.items():
-        print(f"{path.stem}: application {name!r} ran tasks on {sorted(hosts)}")
-        assert len(hosts) >= MIN_EXECUTORS, (
-            f"{path.name}: application {name!r} ran tasks on {sorted(hosts)}; want >= {MIN_EXECUTORS} executor hosts"
-        )
-
-
-def applications_since(started_ms: float) -> dict[str, set[str]]:
-    """Name -> executor hosts that ran tasks, for every application whose event log says it started after
-    started_ms (the smoke tests' own session started earlier)."""
-    apps: dict[str, set[str]] = {}
-    for log in EVENT_LOG_DIR.glob("*"):
-        if not log.is_file() or log.stat().st_mtime * 1000 < started_ms:
-            continue
-        name, hosts = None, set()
-        with log.open() as lines:
-            for line in lines:
-                if '"SparkListenerApplicationStart"' in line:
-                    event = json.loads(line)
-                    if event["Timestamp"] < started_ms:
-                        break
-                    name = event["App Name"]
-                elif '"SparkListenerTaskEnd"' in line and name is not None:
-                    hosts.add(json.loads(line)["Task Info"]["Host"])
-        if name is not None:
-            apps[name] = hosts
-    return apps
+    RAN[path.stem] = (started_ms, application_name(notebook))
 
 
 def test_kernel_sessions_report_job_progress(tmp_path):
@@ -114,3 +90,42 @@ def test_kernel_sessions_report_job_progress(tmp_path):
     assert lines[0] == "sparkmonitor.listener.JupyterSparkMonitorListener", lines
     assert lines[1].isdigit() and lines[2] == "1000", lines
     assert lines[3] == "False", "sparkmonitor's `conf` was left in the user's namespace"
+
+
+def application_name(notebook) -> str:
+    names = {n for c in notebook.cells if c.cell_type == "code" for n in re.findall(r'appName\("([^"]+)"\)', c.source)}
+    assert len(names) == 1, f"an example names its Spark application once (.appName(...)); found {sorted(names)}"
+    return names.pop()
+
+
+def history(path: str):
+    with urllib.request.urlopen(f"{HISTORY_URL}/api/v1/{path}", timeout=10) as response:
+        return json.load(response)
+
+
+def test_example_notebooks_ran_their_tasks_on_several_executors():
+    """Read from the history server after the notebooks ran (it lists an application a few seconds after it ends):
+    each executed notebook's application ran tasks on several executor hosts, none only in the driver."""
+    if not RAN:
+        pytest.skip("no example notebook ran in this session")
+    deadline = time.monotonic() + HISTORY_WAIT_S
+    while True:
+        found = {}
+        for app in history("applications?status=completed&limit=500"):
+            for stem, (started_ms, name) in RAN.items():
+                if app["name"] == name and app["attempts"][0]["startTimeEpoch"] >= started_ms:
+                    found[stem] = app["id"]
+        if len(found) == len(RAN) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    missing = sorted(set(RAN) - set(found))
+    assert not missing, f"the history server at {HISTORY_URL} lists no finished application of {missing}"
+    spread = {}
+    for stem, app_id in sorted(found.items()):
+        executors = history(f"applications/{app_id}/allexecutors")
+        spread[stem] = sorted(
+            {e["hostPort"].rsplit(":", 1)[0] for e in executors if e["id"] != "driver" and e["totalTasks"] > 0}
+        )
+        print(f"{stem} ({app_id}): tasks on {spread[stem]}")
+    narrow = {stem: hosts for stem, hosts in spread.items() if len(hosts) < MIN_EXECUTORS}
+    assert not narrow, f"notebooks whose tasks ran on fewer than {MIN_EXECUTORS} executor hosts: {narrow}"

@@ -73,7 +73,7 @@ def test_notebook_session_runs_on_executor_pods(release):
 # getting-started tour: executors as pods, the UIs, MLflow): each framework's distributed run on executor pods
 # (Delta on the release's lake included) is proven, with assertions, by `helm test` below, and every notebook
 # runs on compose. MLRT_E2E_NOTEBOOKS=all runs all of them here too (~15 min more), or a pytest -k expression.
-E2E_NOTEBOOKS = os.environ.get("MLRT_E2E_NOTEBOOKS", "getting-started or examples_are_shipped")
+E2E_NOTEBOOKS = os.environ.get("MLRT_E2E_NOTEBOOKS", "getting-started or examples_are_shipped or several_executors")
 
 
 def test_example_notebooks_run_in_the_notebook_pod(release):
