@@ -12,7 +12,8 @@ import pytest
 from conftest import DRIVER_HOST, MIN_EXECUTORS, ran_on_executors, registered_executors
 
 # Not yet proven on Kubernetes (helm test, 2026-11-28): DeepSpeed's executor pod was OOM-killed at its 3 GiB limit
-# (2 GiB heap committed at start + the torchrun processes), and Ray on Spark failed there; open in issue 12.
+# (2 GiB heap committed at start + the torchrun processes), and Ray on Spark failed there; open in issue 12. The
+# transformers test under TorchDistributor passed there once and was OOM-killed the same way in the next run.
 NOT_YET_ON_KUBERNETES = "not yet proven on Kubernetes (executor pod memory; see the modern-stack issue)"
 
 
@@ -218,6 +219,7 @@ def transformers_main():
 
 @pytest.mark.example("17-transformers-torch-distributor")
 def test_transformers_model_trained_under_torch_distributor_is_logged_to_mlflow(spark, tmp_path):
+    skip_on_kubernetes(spark)
     import io
 
     import mlflow
