@@ -90,7 +90,12 @@ def executor_task_counts(spark) -> dict[str, int]:
     sc = spark.sparkContext
     url = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/executors"
     with urllib.request.urlopen(url, timeout=10) as response:
-        executors = json.load(response)
+        return tasks_by_host(json.load(response))
+
+
+def tasks_by_host(executors: list[dict]) -> dict[str, int]:
+    """Completed+active tasks per executor host, from Spark's REST ExecutorSummary list (the driver's own UI or
+    the history server's), the driver left out."""
     counts: dict[str, int] = {}
     for executor in executors:
         if executor["id"] == "driver":

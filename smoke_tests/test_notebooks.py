@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MIN_EXECUTORS, require_jars
+from conftest import MIN_EXECUTORS, require_jars, tasks_by_host
 
 EXAMPLES = Path(os.environ.get("MLRT_EXAMPLES_DIR", "/opt/mlrt/examples"))
 CELL_TIMEOUT_S = int(os.environ.get("MLRT_NOTEBOOK_CELL_TIMEOUT_S", "600"))
@@ -37,8 +37,6 @@ def test_examples_are_shipped():
 
 
 def test_smoke_tests_marked_example_name_a_shipped_notebook():
-    import re
-
     here = Path(__file__).parent
     named = {m for f in here.glob("test_*.py") for m in re.findall(r'mark\.example\("([^"]+)"\)', f.read_text())}
     assert named, "no smoke test is marked example"
@@ -122,10 +120,8 @@ def test_example_notebooks_ran_their_tasks_on_several_executors():
     assert not missing, f"the history server at {HISTORY_URL} lists no finished application of {missing}"
     spread = {}
     for stem, app_id in sorted(found.items()):
-        executors = history(f"applications/{app_id}/allexecutors")
-        spread[stem] = sorted(
-            {e["hostPort"].rsplit(":", 1)[0] for e in executors if e["id"] != "driver" and e["totalTasks"] > 0}
-        )
+        counts = tasks_by_host(history(f"applications/{app_id}/allexecutors"))
+        spread[stem] = sorted(host for host, tasks in counts.items() if tasks > 0)
         print(f"{stem} ({app_id}): tasks on {spread[stem]}")
     narrow = {stem: hosts for stem, hosts in spread.items() if len(hosts) < MIN_EXECUTORS}
     assert not narrow, f"notebooks whose tasks ran on fewer than {MIN_EXECUTORS} executor hosts: {narrow}"
