@@ -11,19 +11,21 @@ import pytest
 
 from conftest import DRIVER_HOST, MIN_EXECUTORS, ran_on_executors, registered_executors
 
-# Not yet proven on Kubernetes (helm test, 2026-11-28): DeepSpeed's executor pod was OOM-killed at its 3 GiB limit
-# (2 GiB heap committed at start + the torchrun processes), and Ray on Spark failed there; open in issue 12. The
-# transformers test under TorchDistributor passed there once and was OOM-killed the same way in the next run.
-NOT_YET_ON_KUBERNETES = "not yet proven on Kubernetes (executor pod memory; see the modern-stack issue)"
+# Ray on Spark runs on Spark's standalone, YARN and local masters only: ray.util.spark (2.60.0) refuses a k8s://
+# master before it starts anything. On Kubernetes Ray has its own operator (KubeRay); the chart does not ship it.
+RAY_NOT_ON_KUBERNETES = (
+    "Ray on Spark does not support a Kubernetes master (ray.util.spark: standalone, local-cluster, YARN and local "
+    "only); the refusal is tested instead"
+)
 
 
-def skip_on_kubernetes(spark) -> None:
-    if spark.sparkContext.master.startswith("k8s://"):
-        pytest.skip(NOT_YET_ON_KUBERNETES)
+def on_kubernetes(spark) -> bool:
+    return spark.sparkContext.master.startswith("k8s://")
 
 
 def test_ray_on_spark_fans_out_over_executors_and_gives_the_slots_back(spark):
-    skip_on_kubernetes(spark)
+    if on_kubernetes(spark):
+        pytest.skip(RAY_NOT_ON_KUBERNETES)
     import ray
     from ray.util.spark import setup_ray_cluster, shutdown_ray_cluster
 
@@ -56,6 +58,22 @@ def test_ray_on_spark_fans_out_over_executors_and_gives_the_slots_back(spark):
     # The background Spark job that held the Ray nodes is gone: a job gets every executor again.
     with ran_on_executors(spark, "Spark after shutdown_ray_cluster"):
         assert spark.sparkContext.parallelize(range(1000), 8).map(lambda x: x * 2).sum() == 999000
+
+
+def test_ray_on_spark_on_kubernetes_is_refused_at_once_with_the_reason(spark):
+    """What a user who tries Ray on Spark on the chart's cluster sees: Ray's own refusal, before anything starts."""
+    import time
+
+    from ray.util.spark import setup_ray_cluster
+
+    if not on_kubernetes(spark):
+        pytest.skip("the cluster's master is not Kubernetes: Ray on Spark runs here (the fan-out test)")
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="Ray on Spark only supports spark cluster in standalone mode"):
+        setup_ray_cluster(max_worker_nodes=1, num_cpus_worker_node=1, num_gpus_worker_node=0)
+    assert time.monotonic() - started < 30
+    with ran_on_executors(spark, "Spark after the refused Ray cluster"):
+        assert spark.sparkContext.parallelize(range(100), 4).sum() == 4950
 
 
 def test_ray_on_spark_refuses_more_worker_nodes_than_the_cluster_has_at_once(spark):
@@ -165,7 +183,6 @@ def deepspeed_main():
 
 
 def test_deepspeed_torch_distributor_on_cpu_executors(spark):
-    skip_on_kubernetes(spark)
     from pyspark.ml.deepspeed.deepspeed_distributor import DeepspeedTorchDistributor
 
     distributor = DeepspeedTorchDistributor(numGpus=1, nnodes=2, localMode=False, useGpu=False)
@@ -219,7 +236,6 @@ def transformers_main():
 
 @pytest.mark.example("17-transformers-torch-distributor")
 def test_transformers_model_trained_under_torch_distributor_is_logged_to_mlflow(spark, tmp_path):
-    skip_on_kubernetes(spark)
     import io
 
     import mlflow
