@@ -24,17 +24,30 @@ fi
 export GOTOOLCHAIN="$GO_TOOLCHAIN"
 
 stamp() { cat "$bin/.$1.version" 2>/dev/null || true; }
-build() {  # name version package
-  if [ -x "$bin/$1" ] && [ "$(stamp "$1")" = "$2" ]; then return; fi
-  echo "install-go-tools: go install $3@$2" >&2
+build() {  # name version package [extra ldflags]
   # No symbol tables or build paths in the binaries (smaller, reproducible).
-  go install -trimpath -ldflags='-s -w' "$3@$2"
-  echo "$2" >"$bin/.$1.version"
+  local ldflags="-s -w${4:+ $4}"
+  if [ -x "$bin/$1" ] && [ "$(stamp "$1")" = "$2 $ldflags" ]; then return; fi
+  echo "install-go-tools: go install -ldflags='$ldflags' $3@$2" >&2
+  go install -trimpath -ldflags="$ldflags" "$3@$2"
+  echo "$2 $ldflags" >"$bin/.$1.version"
+}
+helm_ldflags() {  # what helm's own Makefile stamps into a release: its version, and the Kubernetes version of the
+  # client-go it is built with (without them helm reports v3.19 and assumes Kubernetes v1.20 for `helm template`
+  # and `helm lint`, so a chart's kubeVersion constraint fails)
+  local gomod client_go minor
+  gomod=$(go mod download -json "helm.sh/helm/v3@$1" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')
+  client_go=$(awk '$1 == "k8s.io/client-go" { print $2 }' "$gomod")
+  minor=$(echo "$client_go" | cut -d. -f2)
+  [[ "$client_go" == v0.* && -n "$minor" ]] || { echo "install-go-tools: ERROR: no k8s.io/client-go in $gomod" >&2; exit 1; }
+  local v=helm.sh/helm/v3/internal/version k8s="-X helm.sh/helm/v3/pkg/lint/rules.k8sVersion"
+  echo "-X $v.version=$1 -X $v.metadata= ${k8s}Major=1 ${k8s}Minor=$minor" \
+    "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor"
 }
 [ $# -gt 0 ] || set -- helm kustomize kubeconform
 for tool in "$@"; do
   case "$tool" in
-    helm) build helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm ;;
+    helm) build helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm "$(helm_ldflags "$HELM_VERSION")" ;;
     kustomize) build kustomize "$KUSTOMIZE_VERSION" sigs.k8s.io/kustomize/kustomize/v5 ;;
     kubeconform) build kubeconform "$KUBECONFORM_VERSION" github.com/yannh/kubeconform/cmd/kubeconform ;;
     rclone) build rclone "$RCLONE_VERSION" github.com/rclone/rclone ;;
