@@ -128,10 +128,10 @@ def notebook_job_runs_on_executor_pods(namespace: str, notebook_pod: str, execut
     assert len(hosts) >= 2 and all(h.startswith(executor_prefix) for h in hosts), hosts
 
 
-def only_kept_claims_are_left(namespace: str, kept: list[str]) -> None:
+def only_kept_claims_are_left(namespace: str, kept: list[str], delete: bool = True) -> None:
     """After an uninstall: nothing but the claims kept on purpose (the notebook workspace, which StatefulSets
     keep, and under Helm the lake, which the chart marks `keep`: notebooks and tables are never deleted by an
-    uninstall); the test then deletes them explicitly."""
+    uninstall); then (delete) the test deletes them explicitly."""
     keep = tuple(f"persistentvolumeclaim/{claim}" for claim in kept)
     deadline = time.monotonic() + 180
     while (left := leftovers(namespace, keep=keep)) and time.monotonic() < deadline:
@@ -139,7 +139,8 @@ def only_kept_claims_are_left(namespace: str, kept: list[str]) -> None:
     assert left == [], f"left behind after the uninstall: {left}"
     claims = kubectl("-n", namespace, "get", "pvc", "-o", "name").stdout.split()
     assert sorted(claims) == sorted(keep), claims
-    kubectl("-n", namespace, "delete", "pvc", "--all", "--wait=true")
+    if delete:
+        kubectl("-n", namespace, "delete", "pvc", "--all", "--wait=true")
 
 
 def leftovers(namespace: str, keep: tuple[str, ...] = ()) -> list[str]:

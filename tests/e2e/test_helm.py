@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 import pytest
 import requests
@@ -32,24 +33,16 @@ RELEASE = "mlrt"
 FULLNAME = "mlrt"
 
 
+def install(namespace: str) -> None:
+    started = time.monotonic()
+    run(HELM, "install", RELEASE, str(CHART), "-n", namespace, "-f", str(VALUES), "--wait", "--timeout", "15m",
+        timeout=1000)  # fmt: skip
+    print(f"helm install --wait: {time.monotonic() - started:.0f} s", file=sys.stderr)
+
+
 @pytest.fixture(scope="module")
 def release(namespace):
-    started = time.monotonic()
-    run(
-        HELM,
-        "install",
-        RELEASE,
-        str(CHART),
-        "-n",
-        namespace,
-        "-f",
-        str(VALUES),
-        "--wait",
-        "--timeout",
-        "15m",
-        timeout=1000,
-    )
-    print(f"helm install --wait: {time.monotonic() - started:.0f} s", file=sys.stderr)
+    install(namespace)
     yield namespace
     run(HELM, "uninstall", RELEASE, "-n", namespace, "--wait", "--timeout", "5m", check=False, timeout=400)
 
@@ -228,8 +221,24 @@ def test_spark_submit_cluster_mode(release, tmp_path):
     assert left.stdout.split() == [], f"submit left its application ConfigMap behind: {left.stdout}"
 
 
+KEPT_CLAIMS = [f"workspace-{FULLNAME}-jupyter-0", f"{FULLNAME}-lake", f"{FULLNAME}-objectstore"]
+
+
+def test_uninstall_keeps_the_workspace_and_a_reinstall_reattaches_it(release):
+    """`helm uninstall` leaves nothing but the kept claims (notebooks, tables); the same release name installed
+    again finds its notebooks in JupyterLab (NOTES say so; jupyter.workspace.deleteWithRelease opts out)."""
+    notebook = f"kept-{uuid.uuid4().hex[:8]}.ipynb"
+    kubectl("-n", release, "exec", f"{FULLNAME}-jupyter-0", "--", "bash", "-c",
+            f"cp /opt/mlrt/examples/00-getting-started.ipynb /home/mlrt/work/{notebook}")  # fmt: skip
+    run(HELM, "uninstall", RELEASE, "-n", release, "--wait", "--timeout", "5m", timeout=400)
+    only_kept_claims_are_left(release, KEPT_CLAIMS, delete=False)
+    install(release)
+    token = secret_value(release, f"{FULLNAME}-jupyter", "token")  # a new release: a new generated token
+    with port_forward(release, f"svc/{FULLNAME}-jupyter", 8888) as url:
+        got = requests.get(f"{url}/api/contents/{notebook}", params={"token": token}, timeout=60)
+    assert got.status_code == 200 and got.json()["type"] == "notebook", got.text[:500]
+
+
 def test_uninstall_leaves_nothing_behind(release):
     run(HELM, "uninstall", RELEASE, "-n", release, "--wait", "--timeout", "5m", timeout=400)
-    only_kept_claims_are_left(
-        release, [f"workspace-{FULLNAME}-jupyter-0", f"{FULLNAME}-lake", f"{FULLNAME}-objectstore"]
-    )
+    only_kept_claims_are_left(release, KEPT_CLAIMS)

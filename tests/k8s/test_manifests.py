@@ -146,6 +146,21 @@ def test_generated_secrets_are_random_and_not_in_notes():
     assert "s" * 24 not in notes and "port-forward" in notes and "jsonpath='{.data.token}'" in notes
 
 
+@pytest.mark.parametrize("delete", [False, True], ids=["kept", "deleted-with-release"])
+def test_workspace_claim_is_kept_by_uninstall_unless_asked_and_notes_say_so(delete):
+    docs = k8s.documents(k8s.render(sets=[f"jupyter.workspace.deleteWithRelease={str(delete).lower()}"]))
+    statefulset = next(d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"].endswith("-jupyter"))
+    policy = statefulset["spec"].get("persistentVolumeClaimRetentionPolicy")
+    assert policy == ({"whenDeleted": "Delete", "whenScaled": "Retain"} if delete else None)
+    notes = " ".join(render_notes([f"jupyter.workspace.deleteWithRelease={str(delete).lower()}"]).split())
+    assert "workspace-x-mlrt-jupyter-0" in notes
+    if delete:
+        assert "deleted with the release" in notes
+    else:
+        assert "`helm uninstall` keeps it, and a reinstall under the same name re-attaches it" in notes
+        assert "x-mlrt-lake is kept" in notes and "x-mlrt-objectstore is kept" in notes
+
+
 def test_chart_version_follows_versions_file():
     chart = yaml.safe_load((k8s.CHART / "Chart.yaml").read_text())
     version = versions.load()["MLRT_VERSION"]
