@@ -70,6 +70,111 @@ def test_delta_table_written_and_read_through_connect(remote):
         remote.sql(f"DROP TABLE IF EXISTS {table}")
 
 
+def test_torch_distributor_from_a_client_without_torch_meets_spark_s_barrier_rule(remote, monkeypatch):
+    """TorchDistributor supports Spark Connect (the client, here without torch as a laptop may be, sends the
+    function; the ranks are a barrier job on the executors). The bundled server runs with dynamic allocation (it
+    holds no cores while idle, so notebooks keep the cluster), and Spark refuses barrier jobs under dynamic
+    allocation: the client gets that reason at once (SPARK-24942), not a hang. A Connect server started with
+    static executors runs it; docs/ml-runtime.md says so.
+
+    TorchDistributor first starts a log server on the server's driver host name, which a Connect client cannot
+    resolve, and warns; pyspark 4.1's warning call has a stray argument, so logging reports a "Logging error",
+    which pytest's log capture would raise: the logger is kept out of pytest's handlers."""
+    import importlib.util
+    import logging
+    import time
+
+    from pyspark.errors.exceptions.connect import SparkException
+    from pyspark.ml.torch.distributor import TorchDistributor
+
+    assert importlib.util.find_spec("torch") is None, "the host client is meant to lack the ML stack"
+    monkeypatch.setattr(logging.getLogger("TorchDistributor"), "propagate", False)
+
+    def train():
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")
+        dist.destroy_process_group()
+
+    started = time.monotonic()
+    with pytest.raises(SparkException, match="SPARK-24942.*dynamic resource allocation"):
+        TorchDistributor(num_processes=2, local_mode=False, use_gpu=False).run(train)
+    assert time.monotonic() - started < 60
+
+
+# The launchers built on the classic driver, tried on a Connect session where every library is installed: in the
+# spark-connect container (the ml image), whose localhost is where Spark's client may send the token without TLS.
+# The images are not Connect clients themselves (they lack pyspark's `connect` extra: grpcio-status, zstandard),
+# so the test lends that Python the host client's two packages (same versions, same CPython 3.11) on PYTHONPATH.
+UNDER_CONNECT = r"""
+import json, os
+from pyspark.sql import SparkSession
+token = open("/run/secrets/spark_connect_token").read().strip()
+# As on a client machine: every SparkSession.builder.getOrCreate() (the launchers' own too) is a Connect session.
+os.environ["SPARK_REMOTE"] = f"sc://localhost:15002/;token={token}"
+spark = SparkSession.builder.getOrCreate()
+out = {"is_remote": type(spark).__module__}
+
+def attempt(name, fn):
+    try:
+        out[name] = {"ok": True, "result": repr(fn())[:300]}
+    except Exception as e:
+        out[name] = {"ok": False, "error": f"{type(e).__name__}: {e}"[:400]}
+
+def spark_trials():
+    from hyperopt import SparkTrials, fmin, hp, tpe
+    return fmin(lambda x: x * x, hp.uniform("x", -1, 1), algo=tpe.suggest, max_evals=2,
+                trials=SparkTrials(parallelism=2, spark_session=spark))
+
+def xgboost_spark():
+    from pyspark.sql import functions as F
+    from xgboost.spark import SparkXGBClassifier
+    df = spark.range(100).withColumn("a", F.rand(1)).withColumn("label", (F.col("a") > 0.5).cast("int"))
+    return SparkXGBClassifier(features_col=["a"], label_col="label", num_workers=2).fit(df)
+
+def mirrored_strategy_runner():
+    from spark_tensorflow_distributor import MirroredStrategyRunner
+    return MirroredStrategyRunner(num_slots=2, use_gpu=False, local_mode=False).run(lambda: 1)
+
+def horovod_spark():
+    import horovod.spark
+    return horovod.spark.run(lambda: 1, num_proc=2)
+
+attempt("hyperopt.SparkTrials", spark_trials)
+attempt("xgboost.spark", xgboost_spark)
+attempt("MirroredStrategyRunner", mirrored_strategy_runner)
+attempt("horovod.spark", horovod_spark)
+spark.stop()
+print("MLRT-JSON " + json.dumps(out))
+"""
+
+
+def test_launchers_built_on_the_classic_driver_refuse_a_connect_session():
+    """SparkTrials, xgboost.spark, MirroredStrategyRunner and horovod.spark need the classic SparkContext
+    (docs/ml-runtime.md): on a Connect session each fails at once instead of running."""
+    import json
+    import sysconfig
+
+    from tests.cluster.conftest import compose
+
+    site = sysconfig.get_paths()["purelib"]
+    lent = "/tmp/mlrt-connect-client"
+    compose("exec", "-T", "spark-connect", "mkdir", "-p", lent)
+    for package in ("grpc_status", "zstandard"):
+        compose("cp", f"{site}/{package}", f"spark-connect:{lent}/{package}")
+    proc = compose(
+        "exec", "-T", "-e", f"PYTHONPATH={lent}", "spark-connect", "python", "-c", UNDER_CONNECT,
+        check=False, timeout=600,
+    )  # fmt: skip
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("MLRT-JSON ")), None)
+    assert line, f"no result (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    out = json.loads(line[len("MLRT-JSON ") :])
+    assert out["is_remote"].startswith("pyspark.sql.connect"), out
+    for classic in ("hyperopt.SparkTrials", "xgboost.spark", "MirroredStrategyRunner", "horovod.spark"):
+        assert not out[classic]["ok"], f"{classic} ran under Spark Connect: update docs/ml-runtime.md ({out[classic]})"
+    print(json.dumps(out, indent=1))
+
+
 @pytest.mark.parametrize("token", [None, "wrong-token-0123456789"], ids=["no-token", "wrong-token"])
 def test_a_client_without_the_token_is_refused(token):
     from pyspark.errors import PySparkException
