@@ -189,3 +189,24 @@ def test_a_client_without_the_token_is_refused(token):
             session.stop()
     message = str(refused.value)
     assert "UNAUTHENTICATED" in message or "authentication" in message.lower(), message[:2000]
+
+
+def test_the_server_gives_the_cluster_s_cores_back_after_its_clients_work(remote):
+    """Dynamic allocation keeps an executor while it holds shuffle files or cached blocks the driver still
+    references, which for a long-running server can be forever (measured: Delta's cached table state kept the
+    server's 4 cores after the Delta test and a notebook's application waited with none). With both timeouts at
+    60 s on compose, the server holds no cores soon after its clients stop working."""
+    import time
+
+    import requests
+    from pyspark.sql import functions as F
+
+    assert len(remote.range(0, 10_000, numPartitions=4).groupBy(F.col("id") % 3).count().collect()) == 3
+    deadline = time.monotonic() + 180
+    while True:
+        apps = requests.get("http://localhost:8080/json/", timeout=10).json()["activeapps"]
+        cores = [a["cores"] for a in apps if a["name"] == "Spark Connect server"]
+        if cores == [0] or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert cores == [0], f"the Connect server still holds {cores} cores of the cluster"
