@@ -53,30 +53,40 @@ def restarts(container: str) -> int:
     return json.loads(out.stdout)[0]["RestartCount"]
 
 
-def test_a_job_survives_a_worker_crash_and_the_worker_comes_back():
-    assert len(alive_workers()) == 2, "the test wants both workers up"
-    victim = worker_container(0)
-    restarts_before = restarts(victim)
+def start_in_driver(source: str, mark: str) -> tuple[subprocess.Popen, list[str], threading.Thread]:
+    """Run a Python job in the driver (jupyter) container; return once it prints a line starting with mark."""
     job = subprocess.Popen(
-        ["docker", "compose", "exec", "-T", "jupyter", "python", "-c", JOB],
+        ["docker", "compose", "exec", "-T", "jupyter", "python", "-c", source],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(job.stdout), daemon=True)
     reader.start()
     deadline = time.monotonic() + 180
-    while not any(line.startswith("STARTED") for line in lines):
+    while not any(line.startswith(mark) for line in lines):
         assert job.poll() is None and time.monotonic() < deadline, f"the job did not start: {lines}"
         time.sleep(0.5)
-    time.sleep(4)  # tasks of the long job are running on both workers
-    started = time.monotonic()
-    subprocess.run(["docker", "exec", victim, "pkill", "-9", "-f", "org.apache.spark.deploy.worker.Worker"], check=True)
+    return job, lines, reader
+
+
+def finish(job: subprocess.Popen, reader: threading.Thread, timeout: int) -> None:
     try:
-        job.wait(timeout=300)
+        job.wait(timeout=timeout)
     finally:
         if job.poll() is None:
             job.kill()
     reader.join(timeout=10)
+
+
+def test_a_job_survives_a_worker_crash_and_the_worker_comes_back():
+    assert len(alive_workers()) == 2, "the test wants both workers up"
+    victim = worker_container(0)
+    restarts_before = restarts(victim)
+    job, lines, reader = start_in_driver(JOB, "STARTED")
+    time.sleep(4)  # tasks of the long job are running on both workers
+    started = time.monotonic()
+    subprocess.run(["docker", "exec", victim, "pkill", "-9", "-f", "org.apache.spark.deploy.worker.Worker"], check=True)
+    finish(job, reader, timeout=300)
     took = time.monotonic() - started
     stderr = job.stderr.read()
     result = [line.split()[1] for line in lines if line.startswith("RESULT")]
@@ -121,17 +131,7 @@ spark.stop()
 def test_metrics_logged_from_executors_survive_an_mlflow_restart():
     """Executors log a metric every 0.5 s for 30 s while the MLflow server restarts: MLflow's client retries,
     every step of both metrics is in the run, and the run stays readable."""
-    job = subprocess.Popen(
-        ["docker", "compose", "exec", "-T", "jupyter", "python", "-c", LOGGING_JOB],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(job.stdout), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + 180
-    while not any(line.startswith("RUN") for line in lines):
-        assert job.poll() is None and time.monotonic() < deadline, f"the job did not start: {lines}"
-        time.sleep(0.5)
+    job, lines, reader = start_in_driver(LOGGING_JOB, "RUN")
     run_id = next(line.split()[1] for line in lines if line.startswith("RUN"))
     time.sleep(8)  # the executors are logging
     started = time.monotonic()
@@ -146,12 +146,7 @@ def test_metrics_logged_from_executors_survive_an_mlflow_restart():
         time.sleep(0.5)
     print(f"MLflow answered again {time.monotonic() - started:.0f} s after the restart began")
     assert job.poll() is None, "the executors finished logging before the restart: the test proved nothing"
-    try:
-        job.wait(timeout=400)
-    finally:
-        if job.poll() is None:
-            job.kill()
-    reader.join(timeout=10)
+    finish(job, reader, timeout=400)
     assert any(line.startswith("DONE [0, 1]") for line in lines), f"{lines}\n{job.stderr.read()[-3000:]}"
     for index in range(2):
         history = requests.get(
