@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+import requests
 
 import dotenv
 from tests.conftest import ROOT
@@ -14,6 +15,15 @@ def compose(*args: str, check: bool = True, timeout: int = 300) -> subprocess.Co
     return subprocess.run(
         ["docker", "compose", *args], cwd=ROOT, capture_output=True, text=True, check=check, timeout=timeout
     )
+
+
+def master_state() -> dict:
+    """The Spark master's JSON state (workers, active applications), from its published UI port."""
+    return requests.get("http://127.0.0.1:8080/json/", timeout=10).json()
+
+
+def alive_workers() -> list[dict]:
+    return [w for w in master_state()["workers"] if w["state"] == "ALIVE"]
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import uuid
 import pytest
 import requests
 
-from tests.cluster.conftest import compose
+from tests.cluster.conftest import alive_workers, compose
 from tests.conftest import ROOT
 
 JUPYTER = "http://127.0.0.1:8888"
@@ -37,8 +37,7 @@ def test_jupyterlab_login_over_http(token):
 
 
 def test_master_has_two_alive_workers():
-    state = requests.get("http://127.0.0.1:8080/json/", timeout=10).json()
-    alive = [w for w in state["workers"] if w["state"] == "ALIVE"]
+    alive = alive_workers()
     assert len(alive) >= 2, f"alive workers: {[w['host'] for w in alive]}"
 
 

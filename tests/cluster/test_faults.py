@@ -15,9 +15,9 @@ import time
 
 import requests
 
+from tests.cluster.conftest import alive_workers, compose
 from tests.conftest import ROOT
 
-MASTER = "http://localhost:8080/json/"
 APP = "mlrt-fault-worker-crash"
 JOB = f"""
 import time
@@ -35,15 +35,8 @@ spark.stop()
 """
 
 
-def alive_workers() -> list[dict]:
-    return [w for w in requests.get(MASTER, timeout=10).json()["workers"] if w["state"] == "ALIVE"]
-
-
 def worker_container(index: int) -> str:
-    out = subprocess.run(
-        ["docker", "compose", "ps", "-q", "spark-worker"], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    ids = sorted(out.stdout.split())
+    ids = sorted(compose("ps", "-q", "spark-worker").stdout.split())
     assert len(ids) >= 2, f"want 2 worker containers: {ids}"
     return ids[index]
 
@@ -135,7 +128,7 @@ def test_metrics_logged_from_executors_survive_an_mlflow_restart():
     run_id = next(line.split()[1] for line in lines if line.startswith("RUN"))
     time.sleep(8)  # the executors are logging
     started = time.monotonic()
-    subprocess.run(["docker", "compose", "restart", "mlflow"], cwd=ROOT, check=True, capture_output=True, timeout=120)
+    compose("restart", "mlflow", timeout=120)
     while True:  # the server is down until its new process answers
         try:
             if requests.get("http://127.0.0.1:5000/health", timeout=2).status_code == 200:

@@ -198,14 +198,14 @@ def test_the_server_gives_the_cluster_s_cores_back_after_its_clients_work(remote
     60 s on compose, the server holds no cores soon after its clients stop working."""
     import time
 
-    import requests
     from pyspark.sql import functions as F
+
+    from tests.cluster.conftest import master_state
 
     assert len(remote.range(0, 10_000, numPartitions=4).groupBy(F.col("id") % 3).count().collect()) == 3
     deadline = time.monotonic() + 180
     while True:
-        apps = requests.get("http://localhost:8080/json/", timeout=10).json()["activeapps"]
-        cores = [a["cores"] for a in apps if a["name"] == "Spark Connect server"]
+        cores = [a["cores"] for a in master_state()["activeapps"] if a["name"] == "Spark Connect server"]
         if cores == [0] or time.monotonic() > deadline:
             break
         time.sleep(5)

@@ -148,11 +148,12 @@ def test_generated_secrets_are_random_and_not_in_notes():
 
 @pytest.mark.parametrize("delete", [False, True], ids=["kept", "deleted-with-release"])
 def test_workspace_claim_is_kept_by_uninstall_unless_asked_and_notes_say_so(delete):
-    docs = k8s.documents(k8s.render(sets=[f"jupyter.workspace.deleteWithRelease={str(delete).lower()}"]))
+    setting = f"jupyter.workspace.deleteWithRelease={str(delete).lower()}"
+    docs = k8s.documents(k8s.render(sets=[setting]))
     statefulset = next(d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"].endswith("-jupyter"))
     policy = statefulset["spec"].get("persistentVolumeClaimRetentionPolicy")
     assert policy == ({"whenDeleted": "Delete", "whenScaled": "Retain"} if delete else None)
-    notes = " ".join(render_notes([f"jupyter.workspace.deleteWithRelease={str(delete).lower()}"]).split())
+    notes = " ".join(render_notes([setting]).split())
     assert "workspace-x-mlrt-jupyter-0" in notes
     if delete:
         assert "deleted with the release" in notes
