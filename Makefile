@@ -10,7 +10,7 @@ COMPOSE := docker compose
 SMOKE_ARGS ?=
 
 .PHONY: help bootstrap venv lock lock-check lint unit build test-images manifest manifest-check env up down smoke \
-	test-cluster browser test clean-volumes k8s-tools k8s-validate k8s-kustomize-base k8s-docs submit \
+	test-cluster browser test clean-volumes sbom k8s-tools k8s-validate k8s-kustomize-base k8s-docs submit \
 	k8s-gomod k8s-up k8s-restart-check k8s-down k8s-status k8s-e2e
 
 help: ## list the targets
@@ -34,8 +34,8 @@ lock-check: venv ## fail when a lock (Python or jar) is stale against versions.e
 	$(VPY) scripts/jars.py check
 
 lint: venv lock-check ## Python lint, Dockerfile lint, compose config
-	$(VENV)/bin/ruff check scripts tests smoke_tests images
-	$(VENV)/bin/ruff format --check scripts tests smoke_tests images
+	$(VENV)/bin/ruff check scripts tests smoke_tests images bench
+	$(VENV)/bin/ruff format --check scripts tests smoke_tests images bench
 	bash -n scripts/*.sh images/spark/entrypoint.sh images/objectstore/entrypoint.sh images/base/pip-install-locked
 	$(VENV)/bin/hadolint images/*/Dockerfile
 	MLRT_VERSION=lint JUPYTER_TOKEN=lint SPARK_AUTH_SECRET=lint MLRT_S3_ACCESS_KEY=lint MLRT_S3_SECRET_KEY=lint SPARK_CONNECT_TOKEN=lint $(COMPOSE) --env-file /dev/null config --quiet
@@ -46,8 +46,11 @@ unit: venv ## tests of the project's own scripts (no images needed)
 build: bootstrap ## build the images (base -> spark -> ml -> notebook); creates the Debian base if no registry has it
 	$(PYTHON) scripts/images.py build
 
-test-images: venv build ## per-image tests, inherited by child images
+test-images: venv build sbom ## per-image tests, inherited by child images (the SBOMs' too)
 	$(VPY) -m pytest tests/images
+
+sbom: venv build ## an SPDX SBOM per image (Debian packages, Python packages, jars) in build/sbom, by syft
+	$(VPY) scripts/sbom.py
 
 manifest: build ## write docs/runtime-manifest.md (every package and jar) by running the built images
 	$(PYTHON) scripts/manifest.py
@@ -89,9 +92,10 @@ k8s-e2e: venv build k8s-tools ## end-to-end on Kubernetes: helm install, Jupyter
 	  $(VPY) -m pytest tests/e2e -v -s --durations=20
 
 submit: venv ## spark-submit APP=path.py to TARGET=compose (default) or k8s; CONF="spark.x=y ..."
+	$(if $(APP),,$(error APP is not set: make submit APP=path/to/job.py [TARGET=k8s] [CONF="spark.x=y ..."]))
 	$(VPY) scripts/submit.py $(or $(TARGET),compose) $(APP) $(foreach c,$(CONF),--conf $(c))
 
-env: ## write .env (image tag, generated JUPYTER_TOKEN and SPARK_AUTH_SECRET)
+env: ## write .env (image tag; generated Jupyter token, Spark secret, store keys, Connect token, MLflow account)
 	@$(PYTHON) scripts/dotenv.py
 
 up: build env ## build what is missing and start the local cluster with JupyterLab

@@ -1,7 +1,8 @@
 """Write .env for docker compose: the image tag from versions.env plus generated secrets.
 
-JUPYTER_TOKEN, SPARK_AUTH_SECRET, the object store's key pair (MLRT_S3_ACCESS_KEY, MLRT_S3_SECRET_KEY) and the
-Spark Connect server's token (SPARK_CONNECT_TOKEN) are generated once and kept on later runs (an existing value is never
+JUPYTER_TOKEN, SPARK_AUTH_SECRET, the object store's key pair (MLRT_S3_ACCESS_KEY, MLRT_S3_SECRET_KEY), the
+Spark Connect server's token (SPARK_CONNECT_TOKEN) and the MLflow server's admin account (MLFLOW_ADMIN_USERNAME,
+"admin" unless set, and MLFLOW_ADMIN_PASSWORD) are generated once and kept on later runs (an existing value is never
 replaced); MLRT_VERSION always follows versions.env. Other lines a user added are kept.
 
   python scripts/dotenv.py            create or update .env
@@ -26,7 +27,10 @@ GENERATED = {
     "MLRT_S3_ACCESS_KEY": 10,
     "MLRT_S3_SECRET_KEY": 20,
     "SPARK_CONNECT_TOKEN": 24,
+    "MLFLOW_ADMIN_PASSWORD": 24,
 }
+# name -> value written when missing
+DEFAULTS = {"MLFLOW_ADMIN_USERNAME": "admin"}
 _LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
 
@@ -48,6 +52,9 @@ def update(path: Path = ENV_FILE) -> dict[str, str]:
     for key, size in GENERATED.items():
         if not values.get(key):
             wanted[key] = secrets.token_hex(size)
+    for key, value in DEFAULTS.items():
+        if not values.get(key):
+            wanted[key] = value
     out = []
     for line in lines:
         match = _LINE.match(line.strip())
@@ -72,6 +79,7 @@ def main() -> None:
         print(f"JupyterLab: http://127.0.0.1:8888/lab?token={values['JUPYTER_TOKEN']}")
         print("Spark UI, history, MLflow, master: JupyterLab's launcher (mlrt cluster), behind the same token")
         print("  direct: history http://127.0.0.1:18080  MLflow http://127.0.0.1:5000  master JSON :8080/json/")
+        print(f"  MLflow's login: {values['MLFLOW_ADMIN_USERNAME']} / MLFLOW_ADMIN_PASSWORD in .env")
         print("Object store (S3): http://127.0.0.1:8333 (buckets lake, mlflow; key pair in .env)")
         print(f"Spark Connect: sc://localhost:15002/;token={values['SPARK_CONNECT_TOKEN']}")
 

@@ -2,11 +2,11 @@
 # Build the Go tools the project uses, at the versions in versions.env, with `go install` into .cache/tools/bin
 # (skipped when the right version is already there). Thin glue around the Go toolchain.
 #   install-go-tools.sh                  helm, kustomize and kubeconform (make k8s-tools)
-#   install-go-tools.sh rclone ...       the named tools (rclone: the objectstore image's S3 server)
+#   install-go-tools.sh rclone ...       the named tools (rclone: the objectstore image's S3 server; syft: SBOMs)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck disable=SC1091
-source <(grep -E '^((HELM|KUSTOMIZE|KUBECONFORM|RCLONE)_VERSION|GO_TOOLCHAIN)=' "$root/versions.env")
+source <(grep -E '^((HELM|KUSTOMIZE|KUBECONFORM|RCLONE|SYFT)_VERSION|GO_TOOLCHAIN)=' "$root/versions.env")
 bin="$root/.cache/tools/bin"
 mkdir -p "$bin"
 export GOBIN="$bin" GOFLAGS=-mod=mod CGO_ENABLED=0
@@ -51,6 +51,8 @@ for tool in "$@"; do
     kustomize) build kustomize "$KUSTOMIZE_VERSION" sigs.k8s.io/kustomize/kustomize/v5 ;;
     kubeconform) build kubeconform "$KUBECONFORM_VERSION" github.com/yannh/kubeconform/cmd/kubeconform ;;
     rclone) build rclone "$RCLONE_VERSION" github.com/rclone/rclone ;;
-    *) echo "install-go-tools: ERROR: unknown tool $tool (known: helm kustomize kubeconform rclone)" >&2; exit 64 ;;
+    # syft reports its own version in every SBOM (creationInfo): stamp it as its release does.
+    syft) build syft "$SYFT_VERSION" github.com/anchore/syft/cmd/syft "-X main.version=${SYFT_VERSION#v}" ;;
+    *) echo "install-go-tools: ERROR: unknown tool $tool (known: helm kustomize kubeconform rclone syft)" >&2; exit 64 ;;
   esac
 done

@@ -29,7 +29,8 @@ ROOT = versions.ROOT
 # <NAME>_VERSION, the name upper-cased with '-' as '_').
 LAYERS: list[tuple[str, list[str]]] = [
     ("base", ["pip", "setuptools", "wheel"]),
-    ("spark", ["pyspark", "pandas", "pyarrow", "numpy", "delta-spark", "boto3"]),
+    # pyspark[connect]: every image is also a Spark Connect client (grpcio-status, zstandard).
+    ("spark", ["pyspark[connect]", "pandas", "pyarrow", "numpy", "delta-spark", "boto3"]),
     (
         "ml",
         [
@@ -41,7 +42,8 @@ LAYERS: list[tuple[str, list[str]]] = [
             "torchvision",
             "xgboost",
             "scikit-learn",
-            "mlflow",
+            # mlflow[auth]: the tracking server's basic-auth app (Flask-WTF).
+            "mlflow[auth]",
             "hyperopt",
             "joblibspark",
             "spark-tensorflow-distributor",

@@ -58,3 +58,22 @@ def test_mlflow_tracking_from_driver_and_executors(spark):
     with ran_on_executors(spark, "mlflow.pyfunc.spark_udf"):
         scored = frame.select(predict("f0", "f1", "f2").alias("p")).toPandas()["p"].to_numpy()
     assert np.allclose(np.sort(scored), np.sort(model.predict(x)), atol=1e-6), "MLflow: spark_udf predictions differ"
+
+
+def test_mlflow_refuses_requests_without_the_account():
+    """Where the deployment gives this container an MLflow account (compose and the chart do, by default), the
+    server runs its basic-auth app: the same request that works signed in gets 401 without the account."""
+    import requests
+    from mlflow.utils.credentials import read_mlflow_creds
+
+    if not os.environ.get("MLRT_MLFLOW_CREDENTIALS_DIR"):
+        import pytest
+
+        pytest.skip("this deployment runs MLflow without authentication (no MLRT_MLFLOW_CREDENTIALS_DIR)")
+    uri = os.environ["MLFLOW_TRACKING_URI"].rstrip("/")
+    creds = read_mlflow_creds()
+    assert creds.username and creds.password, "MLflow: ~/.mlflow/credentials holds no account"
+    search = f"{uri}/api/2.0/mlflow/experiments/search"
+    assert requests.post(search, json={"max_results": 1}, timeout=10).status_code == 401
+    signed = requests.post(search, json={"max_results": 1}, auth=(creds.username, creds.password), timeout=10)
+    assert signed.status_code == 200, signed.text

@@ -17,7 +17,8 @@
 # Every role (executors too): MLRT_S3_CREDENTIALS_DIR, a directory holding access_key_id and secret_access_key,
 # becomes the default profile of ~/.aws/credentials (mode 600; region in ~/.aws/config), which the AWS SDKs'
 # default chains read: Spark's S3A, boto3, MLflow, and any later `docker exec` session alike. Never a Spark
-# property, an environment variable or a command-line argument.
+# property, an environment variable or a command-line argument. Likewise MLRT_MLFLOW_CREDENTIALS_DIR (username,
+# password) becomes ~/.mlflow/credentials for MLflow's clients.
 set -euo pipefail
 
 die() { echo "mlrt-entrypoint: ERROR: $*" >&2; exit 64; }
@@ -43,18 +44,42 @@ ivy_settings() {
   } >"$IVY_SETTINGS_FILE"
 }
 
+# private_file DIR NAME WHAT: create $HOME/DIR (mode 700) and print the path of NAME in it, or die naming WHAT.
+private_file() {
+  local dir="${HOME:?}/$1"
+  (umask 077 && mkdir -p "$dir") 2>/dev/null && [ -w "$dir" ] \
+    || die "$dir is not writable by uid $(id -u); $3 goes to $dir/$2 (mount a writable home)"
+  echo "$dir/$2"
+}
+
+secret_value() { tr -d '\r\n' <"$1"; }
+
 s3_credentials() {
-  local dir="${MLRT_S3_CREDENTIALS_DIR:-}" aws="${HOME:?}/.aws"
+  local dir="${MLRT_S3_CREDENTIALS_DIR:-}" file
   [ -n "$dir" ] || return 0
   [ -s "$dir/access_key_id" ] && [ -s "$dir/secret_access_key" ] \
     || die "MLRT_S3_CREDENTIALS_DIR=$dir needs the files access_key_id and secret_access_key (the object store's key pair; make up generates it in .env)"
-  (umask 077 && mkdir -p "$aws") 2>/dev/null && [ -w "$aws" ] \
-    || die "$aws is not writable by uid $(id -u); the object store's key pair goes to $aws/credentials (mount a writable home)"
+  file=$(private_file .aws credentials "the object store's key pair")
   (
     umask 077
     printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
-      "$(tr -d '\r\n' <"$dir/access_key_id")" "$(tr -d '\r\n' <"$dir/secret_access_key")" >"$aws/credentials"
-    printf '[default]\nregion = %s\n' "${MLRT_S3_REGION:-us-east-1}" >"$aws/config"
+      "$(secret_value "$dir/access_key_id")" "$(secret_value "$dir/secret_access_key")" >"$file"
+    printf '[default]\nregion = %s\n' "${MLRT_S3_REGION:-us-east-1}" >"$(dirname "$file")/config"
+  )
+}
+
+# MLRT_MLFLOW_CREDENTIALS_DIR, a directory holding username and password (the MLflow server's account), becomes
+# ~/.mlflow/credentials (mode 600), which every MLflow client reads: notebooks, executors, spark_udf.
+mlflow_credentials() {
+  local dir="${MLRT_MLFLOW_CREDENTIALS_DIR:-}" file
+  [ -n "$dir" ] || return 0
+  [ -s "$dir/username" ] && [ -s "$dir/password" ] \
+    || die "MLRT_MLFLOW_CREDENTIALS_DIR=$dir needs the files username and password (the MLflow server's account; make up generates MLFLOW_ADMIN_PASSWORD in .env)"
+  file=$(private_file .mlflow credentials "the MLflow account")
+  (
+    umask 077
+    printf '[mlflow]\nmlflow_tracking_username = %s\nmlflow_tracking_password = %s\n' \
+      "$(secret_value "$dir/username")" "$(secret_value "$dir/password")" >"$file"
   )
 }
 
@@ -68,7 +93,7 @@ assemble_conf() {
   fi
   if [ -n "${SPARK_AUTH_SECRET_FILE:-}" ]; then
     [ -s "$SPARK_AUTH_SECRET_FILE" ] || die "SPARK_AUTH_SECRET_FILE=$SPARK_AUTH_SECRET_FILE is missing or empty; provide the shared secret (make up generates SPARK_AUTH_SECRET in .env)"
-    printf '\nspark.authenticate.secret %s\n' "$(tr -d '\r\n' <"$SPARK_AUTH_SECRET_FILE")" >>"$conf"
+    printf '\nspark.authenticate.secret %s\n' "$(secret_value "$SPARK_AUTH_SECRET_FILE")" >>"$conf"
   elif [ "${1:-}" = require-secret ] && grep -Eq '^[[:space:]]*spark\.authenticate[[:space:]]+true' "$conf"; then
     die "spark.authenticate is on but no secret was given; set SPARK_AUTH_SECRET_FILE to a file holding the shared secret"
   fi
@@ -96,6 +121,7 @@ assemble_conf() {
 }
 
 s3_credentials
+mlflow_credentials
 role="${1:-bash}"
 case "$role" in
   master)

@@ -26,6 +26,15 @@ def alive_workers() -> list[dict]:
     return [w for w in master_state()["workers"] if w["state"] == "ALIVE"]
 
 
+MLFLOW = "http://127.0.0.1:5000"
+
+
+def mlflow_account() -> tuple[str, str]:
+    """The MLflow server's admin account (make up generates it in .env)."""
+    values = dotenv.read(dotenv.ENV_FILE)[1]
+    return values["MLFLOW_ADMIN_USERNAME"], values["MLFLOW_ADMIN_PASSWORD"]
+
+
 @pytest.fixture(scope="module")
 def token() -> str:
     return dotenv.read(dotenv.ENV_FILE)[1]["JUPYTER_TOKEN"]

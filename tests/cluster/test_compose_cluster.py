@@ -11,7 +11,7 @@ import uuid
 import pytest
 import requests
 
-from tests.cluster.conftest import alive_workers, compose
+from tests.cluster.conftest import MLFLOW, alive_workers, compose, mlflow_account
 from tests.conftest import ROOT
 
 JUPYTER = "http://127.0.0.1:8888"
@@ -41,12 +41,39 @@ def test_master_has_two_alive_workers():
     assert len(alive) >= 2, f"alive workers: {[w['host'] for w in alive]}"
 
 
-def test_mlflow_server_answers():
-    assert requests.get("http://127.0.0.1:5000/health", timeout=10).status_code == 200
-    experiments = requests.post(
-        "http://127.0.0.1:5000/api/2.0/mlflow/experiments/search", json={"max_results": 5}, timeout=10
-    )
+def test_mlflow_server_refuses_requests_without_its_account():
+    """MLflow's basic-auth app: the API and the UI answer 401 without the account or with a wrong password;
+    /health stays open for the healthcheck."""
+    assert requests.get(f"{MLFLOW}/health", timeout=10).status_code == 200
+    search = f"{MLFLOW}/api/2.0/mlflow/experiments/search"
+    user, password = mlflow_account()
+    assert requests.post(search, json={"max_results": 5}, timeout=10).status_code == 401
+    assert requests.post(search, json={"max_results": 5}, auth=(user, "wrong"), timeout=10).status_code == 401
+    assert requests.get(f"{MLFLOW}/", timeout=10).status_code == 401
+    experiments = requests.post(search, json={"max_results": 5}, auth=(user, password), timeout=10)
     assert experiments.status_code == 200, experiments.text
+
+
+UI_ENVIRONMENT = """
+import requests
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.appName("mlrt-ui-environment").getOrCreate()
+app = spark.sparkContext.applicationId
+print(requests.get(f"{spark.sparkContext.uiWebUrl}/api/v1/applications/{app}/environment", timeout=30).text)
+spark.stop()
+"""
+
+
+def test_mlflow_account_is_in_no_environment_and_no_spark_property():
+    """The account reaches containers as secret files (~/.mlflow/credentials is written from them): no container's
+    environment holds the password, and the Spark UI's Environment page (Spark, Hadoop and system properties) of a
+    driver does not either."""
+    _, password = mlflow_account()
+    ids = compose("ps", "-q").stdout.split()
+    inspected = subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, check=True).stdout
+    assert password not in inspected, "the MLflow password is in a container's configuration"
+    out = compose("exec", "-T", "jupyter", "python", "-c", UI_ENVIRONMENT, timeout=180).stdout
+    assert "mlrt-ui-environment" in out and password not in out
 
 
 S3_PY = """

@@ -15,7 +15,7 @@ import time
 
 import requests
 
-from tests.cluster.conftest import alive_workers, compose
+from tests.cluster.conftest import MLFLOW, alive_workers, compose, mlflow_account
 from tests.conftest import ROOT
 
 APP = "mlrt-fault-worker-crash"
@@ -131,7 +131,7 @@ def test_metrics_logged_from_executors_survive_an_mlflow_restart():
     compose("restart", "mlflow", timeout=120)
     while True:  # the server is down until its new process answers
         try:
-            if requests.get("http://127.0.0.1:5000/health", timeout=2).status_code == 200:
+            if requests.get(f"{MLFLOW}/health", timeout=2).status_code == 200:
                 break
         except requests.RequestException:
             pass
@@ -143,8 +143,9 @@ def test_metrics_logged_from_executors_survive_an_mlflow_restart():
     assert any(line.startswith("DONE [0, 1]") for line in lines), f"{lines}\n{job.stderr.read()[-3000:]}"
     for index in range(2):
         history = requests.get(
-            "http://127.0.0.1:5000/api/2.0/mlflow/metrics/get-history",
+            f"{MLFLOW}/api/2.0/mlflow/metrics/get-history",
             params={"run_id": run_id, "metric_key": f"partition{index}", "max_results": 1000},
+            auth=mlflow_account(),
             timeout=30,
         ).json()["metrics"]
         assert sorted(m["step"] for m in history) == list(range(STEPS)), f"partition{index}: {history}"

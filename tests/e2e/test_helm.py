@@ -1,5 +1,6 @@
 """The Helm chart on a real cluster: install, JupyterLab login, Spark from the notebook with executor pods,
-`helm test` (every smoke test, executors as pods), spark-submit in cluster mode, and a clean uninstall."""
+`helm test` (every smoke test, executors as pods), spark-submit in cluster mode, faults (a lost executor pod, a
+barrier job losing one, the JupyterLab pod deleted), and uninstall and reinstall."""
 
 from __future__ import annotations
 
@@ -219,6 +220,144 @@ def test_spark_submit_cluster_mode(release, tmp_path):
     kubectl("-n", release, "delete", "pod", driver)
     left = kubectl("-n", release, "get", "configmap", "-l", "app.kubernetes.io/part-of=mlrt-submit", "-o", "name")
     assert left.stdout.split() == [], f"submit left its application ConfigMap behind: {left.stdout}"
+
+
+# Faults, each bounded in time and asserting the exact result: an executor pod deleted in the middle of a job
+# (the job answers right, a replacement executor runs tasks), a barrier job (TorchDistributor) that loses an
+# executor (it fails fast with the reason or retries; it never hangs), and the JupyterLab pod deleted (it comes
+# back with the workspace).
+NOTEBOOK = f"{FULLNAME}-jupyter-0"
+TASKS = 240
+
+SHORT_TASKS = f"""
+import socket, time
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.appName("mlrt-e2e-fault").getOrCreate()
+print("STARTED", flush=True)
+def task(i):
+    time.sleep(0.25)
+    return socket.gethostname(), i
+done = spark.sparkContext.parallelize(range({TASKS}), {TASKS}).map(task).collect()
+print("SUM", sum(i for _, i in done))
+print("HOSTS", ",".join(sorted({{h for h, _ in done}})))
+spark.stop()
+"""
+
+BARRIER = """
+import time
+from pyspark.sql import SparkSession
+from pyspark.ml.torch.distributor import TorchDistributor
+spark = SparkSession.builder.appName("mlrt-e2e-barrier-fault").getOrCreate()
+print("STARTED", flush=True)
+
+def train(steps):
+    import time
+    import torch
+    import torch.distributed as dist
+    dist.init_process_group("gloo")
+    total = torch.zeros(1)
+    for _ in range(steps):
+        step = torch.ones(1)
+        dist.all_reduce(step)
+        total += step
+        time.sleep(1)
+    dist.destroy_process_group()
+    return int(total.item())
+
+started = time.monotonic()
+try:
+    result = TorchDistributor(num_processes=2, local_mode=False, use_gpu=False).run(train, 40)
+    print("RESULT", result, flush=True)
+except Exception as err:
+    print("FAILED", type(err).__name__, str(err).splitlines()[0][:500], flush=True)
+print("SECONDS", round(time.monotonic() - started), flush=True)
+spark.stop()
+"""
+
+
+def start(namespace: str, code: str) -> tuple[subprocess.Popen, list[str]]:
+    """Run Python in the notebook pod in the background; its output lines are collected as they come."""
+    proc = subprocess.Popen(
+        [KUBECTL, "-n", namespace, "exec", "-i", NOTEBOOK, "--", "python", "-"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    proc.stdin.write(code)
+    proc.stdin.close()
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(line.rstrip() for line in proc.stdout), daemon=True).start()
+    return proc, lines
+
+
+def running_executors(namespace: str) -> list[str]:
+    return [p["metadata"]["name"] for p in executor_pods(namespace) if p["status"].get("phase") == "Running"]
+
+
+def delete_an_executor_once_two_run(namespace: str, proc: subprocess.Popen, lines: list[str]) -> str:
+    deadline = time.monotonic() + 300
+    while len(running := running_executors(namespace)) < 2 or "STARTED" not in lines:
+        assert proc.poll() is None, f"the job ended early: {lines}\n{proc.stderr.read()[-3000:]}"
+        assert time.monotonic() < deadline, f"two executors never ran: {running}"
+        time.sleep(1)
+    time.sleep(10)  # tasks are running on both
+    victim = sorted(running)[0]
+    kubectl("-n", namespace, "delete", "pod", victim, "--grace-period=0", "--force", "--wait=false")
+    print(f"deleted executor pod {victim}", file=sys.stderr)
+    return victim
+
+
+def test_a_deleted_executor_pod_is_replaced_and_the_job_answers_right(release):
+    started = time.monotonic()
+    proc, lines = start(release, SHORT_TASKS)
+    victim = delete_an_executor_once_two_run(release, proc, lines)
+    proc.wait(timeout=600)
+    print(f"job with a deleted executor: {time.monotonic() - started:.0f} s", file=sys.stderr)
+    assert proc.returncode == 0, f"{lines}\n{proc.stderr.read()[-3000:]}"
+    out = dict(line.split(" ", 1) for line in lines if line.startswith(("SUM", "HOSTS")))
+    assert int(out["SUM"]) == sum(range(TASKS)), out
+    hosts = out["HOSTS"].split(",")
+    replacements = [h for h in hosts if h != victim and h > victim]
+    assert replacements, f"no executor created after {victim} ran a task: {hosts}"
+
+
+def test_a_barrier_job_that_loses_an_executor_ends_in_bounded_time(release):
+    """TorchDistributor's ranks are one barrier stage: an executor pod deleted mid-training makes Spark kill the
+    other rank and retry the stage on the replacement (or fail with the reason); the call returns either way."""
+    started = time.monotonic()
+    proc, lines = start(release, BARRIER)
+    delete_an_executor_once_two_run(release, proc, lines)
+    try:
+        proc.wait(timeout=480)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"the barrier job hung for 8 minutes after losing an executor: {lines}")
+    seconds = time.monotonic() - started
+    print(f"barrier job with a deleted executor: {seconds:.0f} s; {lines}", file=sys.stderr)
+    outcome = [line for line in lines if line.startswith(("RESULT", "FAILED"))]
+    assert outcome, f"{lines}\n{proc.stderr.read()[-3000:]}"
+    if outcome[0].startswith("RESULT"):
+        assert outcome[0] == "RESULT 80", outcome  # 40 all-reduced steps of 2 ranks: a full training run
+    else:
+        assert "executor" in outcome[0].lower() or "barrier" in outcome[0].lower(), outcome
+
+
+def test_the_jupyterlab_pod_comes_back_with_its_workspace(release):
+    notebook = f"kept-{uuid.uuid4().hex[:8]}.ipynb"
+    kubectl("-n", release, "exec", NOTEBOOK, "--", "bash", "-c",
+            f"cp /opt/mlrt/examples/00-getting-started.ipynb /home/mlrt/work/{notebook}")  # fmt: skip
+    old = kjson("-n", release, "get", "pod", NOTEBOOK)["metadata"]["uid"]
+    started = time.monotonic()
+    kubectl("-n", release, "delete", "pod", NOTEBOOK, "--wait=false")
+    while True:
+        pod = kubectl("-n", release, "get", "pod", NOTEBOOK, "-o", "json", check=False)
+        if pod.returncode == 0 and '"uid": "' + old + '"' not in pod.stdout:
+            ready = kubectl("-n", release, "wait", "--for=condition=Ready", f"pod/{NOTEBOOK}", "--timeout=300s")
+            assert ready.returncode == 0
+            break
+        assert time.monotonic() - started < 300, "the JupyterLab pod did not come back"
+        time.sleep(2)
+    print(f"JupyterLab pod back and ready: {time.monotonic() - started:.0f} s", file=sys.stderr)
+    kept = kubectl("-n", release, "exec", NOTEBOOK, "--", "ls", "/home/mlrt/work")
+    assert notebook in kept.stdout.split(), kept.stdout
 
 
 KEPT_CLAIMS = [f"workspace-{FULLNAME}-jupyter-0", f"{FULLNAME}-lake", f"{FULLNAME}-objectstore"]

@@ -148,6 +148,98 @@ def test_mlflow_server_copies_artifacts_from_the_volume_into_the_store(image, tm
     assert "ERR mlflow-server: ERROR: copying the artifacts" in out and "Check that bucket no-such-bucket" in out
 
 
+AUTH = r"""
+import os, shutil, subprocess, sys, time
+import requests
+from mlflow import MlflowClient
+
+URL = "http://127.0.0.1:5000"
+API = URL + "/api/2.0/mlflow/experiments/search?max_results=5"
+ENV = {**os.environ, "MLRT_MLFLOW_AUTH_DATABASE_URI": "sqlite:////tmp/auth.db"}
+
+
+def serve(auth, env=ENV):
+    if auth:
+        env = {**env, "MLRT_MLFLOW_CREDENTIALS_DIR": "/tmp/account"}
+    log = open("/tmp/server.log", "a")
+    proc = subprocess.Popen([sys.executable, "-m", "mlrt.mlflow_server", "--host=127.0.0.1", "--port=5000",
+                             "--backend-store-uri=sqlite:////tmp/mlflow.db", "--workers=1"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(120):
+        try:
+            requests.get(URL + "/health", timeout=2)
+            return proc
+        except requests.ConnectionError:
+            if proc.poll() is not None:
+                return proc
+            time.sleep(0.5)
+    raise SystemExit("no server")
+
+
+def stop(proc):
+    proc.terminate()
+    proc.wait(30)
+
+
+os.makedirs("/tmp/account")
+shutil.copy("/account/username", "/tmp/account/username")
+shutil.copy("/account/password", "/tmp/account/password")
+user, password = open("/tmp/account/username").read().strip(), open("/tmp/account/password").read().strip()
+
+# Before authentication: a run is logged without credentials.
+proc = serve(auth=False)
+client = MlflowClient(URL)
+run = client.create_run("0")
+client.log_metric(run.info.run_id, "loss", 0.5)
+stop(proc)
+
+proc = serve(auth=True)
+print("ANON", requests.get(API, timeout=10).status_code)
+print("WRONG", requests.get(API, auth=(user, "not-the-password"), timeout=10).status_code)
+print("ADMIN", requests.get(API, auth=(user, password), timeout=10).status_code)
+ui = [requests.get(URL + "/", auth=a, timeout=10).status_code for a in (None, (user, password))]
+print("UI", *ui)
+print("HEALTH", requests.get(URL + "/health", timeout=10).status_code)
+os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = user, password
+print("OLD RUN", MlflowClient(URL).get_run(run.info.run_id).data.metrics)
+stop(proc)
+
+# The file is the one source of the password: a new one replaces the old on the next start.
+open("/tmp/account/password", "w").write(password + "-rotated")
+proc = serve(auth=True)
+print("OLD PASSWORD", requests.get(API, auth=(user, password), timeout=10).status_code)
+print("NEW PASSWORD", requests.get(API, auth=(user, password + "-rotated"), timeout=10).status_code)
+stop(proc)
+
+# Credentials without a database for users: refused with the setting to fix.
+env = {k: v for k, v in ENV.items() if k != "MLRT_MLFLOW_AUTH_DATABASE_URI"}
+proc = serve(auth=True, env=env)
+print("EXIT", proc.wait(30))
+log = open("/tmp/server.log").read()
+print("\n".join(line for line in log.splitlines() if line.startswith("mlflow-server:")))
+print(log[-3000:])
+"""
+
+
+def test_mlflow_server_authenticates_every_request_and_keeps_runs_from_before(image, tmp_path):
+    """With an account (MLRT_MLFLOW_CREDENTIALS_DIR) the server runs MLflow's basic-auth app: anonymous or wrong
+    credentials get 401 on the API and the UI, /health stays open, a run logged before auth was on stays readable,
+    the account's file is the one source of its password (changed there, changed on the next start), and a missing
+    auth database is named."""
+    account = tmp_path / "account"
+    account.mkdir()
+    (account / "username").write_text("admin\n")
+    (account / "password").write_text("a-generated-password-0123456789\n")
+    account.chmod(0o755)
+    out = run(image, "python", "-c", AUTH, volumes={str(account): "/account"})
+    assert "ANON 401" in out and "WRONG 401" in out and "ADMIN 200" in out, out[-3000:]
+    assert "UI 401 200" in out and "HEALTH 200" in out, out[-3000:]
+    assert "OLD RUN {'loss': 0.5}" in out, out[-3000:]
+    assert "OLD PASSWORD 401" in out and "NEW PASSWORD 200" in out, out[-3000:]
+    assert "admin account 'admin' created" in out and "admin account 'admin' password updated" in out, out[-3000:]
+    assert "EXIT 1" in out and "MLRT_MLFLOW_AUTH_DATABASE_URI is not" in out, out[-3000:]
+
+
 def test_connect_server_refuses_to_start_without_a_usable_token(image, tmp_path):
     """The Spark Connect server never starts open: no token file, an unreadable one or a short one is named."""
     missing = run(image, "python", "-m", "mlrt.connect_server", check=False)

@@ -69,6 +69,26 @@ def test_conf_is_assembled_from_the_environment(image):
     assert "spark.driver.host drv" in out
     assert "spark.authenticate.secret " in out
     assert "spark.eventLog.dir" in out, "the shared spark-defaults.conf must be the base of the effective conf"
+    # every member encrypts its RPC and block traffic, and speaks to no member that does not
+    assert "spark.network.crypto.enabled                    true" in out
+    assert "spark.network.crypto.saslFallback               false" in out
+
+
+def test_mlflow_account_becomes_the_clients_credentials_file(image, tmp_path):
+    """MLRT_MLFLOW_CREDENTIALS_DIR (username, password) becomes ~/.mlflow/credentials (mode 600), which MLflow's
+    clients read; the password is in no environment variable; a directory without the files is named."""
+    account = tmp_path / "account"
+    account.mkdir()
+    (account / "username").write_text("admin\n")
+    (account / "password").write_text("a-long-mlflow-password\n")
+    account.chmod(0o755)
+    script = "stat -c 'MODE %a' ~/.mlflow/credentials; cat ~/.mlflow/credentials; env | grep -c a-long-mlflow || true"
+    done = run(image, "bash", "-c", script, env={"MLRT_MLFLOW_CREDENTIALS_DIR": "/a"}, volumes={account: "/a"})
+    assert "MODE 600" in done, done
+    assert "mlflow_tracking_username = admin\nmlflow_tracking_password = a-long-mlflow-password" in done, done
+    assert done.strip().splitlines()[-1] == "0", "the password is in the environment"
+    bad = run(image, "true", check=False, env={"MLRT_MLFLOW_CREDENTIALS_DIR": "/nonexistent"})
+    assert bad.returncode == 64 and "needs the files username and password" in bad.stderr, bad.stderr
 
 
 def test_object_store_settings_from_the_environment(image, tmp_path):

@@ -139,9 +139,9 @@ def render_notes(sets: list[str]) -> str:
 def test_generated_secrets_are_random_and_not_in_notes():
     docs = rendered(None)
     secrets = [d for d in docs if d["kind"] == "Secret"]
-    values = [v for s in secrets for v in s["data"].values()]
-    # Jupyter token, Spark auth secret, the bundled object store's key pair.
-    assert len(values) == 4 and all(len(v) >= 32 for v in values) and len(set(values)) == 4
+    values = [v for s in secrets for k, v in s["data"].items() if k != "username"]
+    # Jupyter token, Spark auth secret, the bundled object store's key pair, MLflow's admin password.
+    assert len(values) == 5 and all(len(v) >= 32 for v in values) and len(set(values)) == 5
     notes = render_notes(["jupyter.token=" + "s" * 24])
     assert "s" * 24 not in notes and "port-forward" in notes and "jsonpath='{.data.token}'" in notes
 
@@ -188,6 +188,8 @@ def test_images_default_to_the_built_tag():
         (["eventLog.accessMode=ReadOnlyMany"], "/eventLog/accessMode"),
         (["spark.conf.executor\\.memory=1g"], "'executor.memory' does not match pattern '^spark"),
         (["networkPolicy.apiServerCIDR=everywhere"], "/networkPolicy/apiServerCIDR"),
+        (["mlflow.auth.password=short"], "/mlflow/auth/password"),
+        (["mlflow.auth.username=a b"], "/mlflow/auth/username"),
     ],
 )
 def test_bad_values_are_rejected_with_the_field_named(sets, message):
@@ -204,7 +206,7 @@ def test_kustomize_overlays_are_valid_and_secure(overlay):
     docs = k8s.documents(text)
     assert {d["metadata"]["namespace"] for d in docs} == {k8s.NAMESPACE}
     secrets = {d["metadata"]["name"] for d in docs if d["kind"] == "Secret"}
-    assert secrets == {"mlrt-jupyter", "mlrt-spark-auth", "mlrt-objectstore"}
+    assert secrets == {"mlrt-jupyter", "mlrt-spark-auth", "mlrt-objectstore", "mlrt-mlflow-auth"}
     test_pod_security_restricted_everywhere(docs)
     test_rbac_is_namespaced_and_minimal(docs)
     test_network_policies_default_deny_and_allow_spark(docs)

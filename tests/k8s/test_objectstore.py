@@ -112,7 +112,7 @@ def test_aws_s3_with_web_identity_has_no_static_keys():
     assert env["MLRT_S3_REGION"] == "eu-west-1"
     spark_conf = conf(docs)
     assert "spark.kubernetes.authenticate.executor.serviceAccountName mlrt-s3" in spark_conf
-    assert ".secrets." not in spark_conf.split("spark.kubernetes.executor.secrets.mlrt-spark-auth")[1]
+    assert "mlrt-objectstore" not in spark_conf and "/etc/mlrt/s3" not in spark_conf
     mlflow = by(docs, "Deployment", "mlrt-mlflow")["spec"]["template"]["spec"]
     assert mlflow["serviceAccountName"] == "mlrt-s3"
     assert not any(v.get("name") == "s3-credentials" for v in mlflow["volumes"])

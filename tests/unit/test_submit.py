@@ -94,3 +94,14 @@ def test_driver_template_mounts_the_app_and_event_log_and_gets_an_api_token():
     assert volumes["spark-events"]["persistentVolumeClaim"]["claimName"] == "mlrt-spark-events"
     mounts = {m["mountPath"] for m in pod["spec"]["containers"][0]["volumeMounts"]}
     assert mounts == {"/opt/mlrt/app", "/opt/mlrt/spark-events"}
+
+
+def test_make_submit_without_an_application_says_how_to_name_one():
+    import os
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k not in ("APP", "TARGET", "CONF")}
+    done = subprocess.run(["make", "--no-print-directory", "submit"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode != 0 and "APP is not set: make submit APP=path/to/job.py" in done.stderr, done.stderr

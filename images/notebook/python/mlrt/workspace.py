@@ -4,7 +4,9 @@ the example notebooks copied into the user's workspace.
 Proxied UIs (jupyter-server-proxy named servers, each with a launcher entry, opened inside JupyterLab):
   /spark-ui/      this container's Spark driver UI (localhost:MLRT_SPARK_UI_PORT, default 4040)
   /spark-history/ the Spark history server (MLRT_HISTORY_URL)
-  /mlflow/        the MLflow tracking server (MLFLOW_TRACKING_URI, when it is an http(s) URL)
+  /mlflow/        the MLflow tracking server (MLFLOW_TRACKING_URI, when it is an http(s) URL); with the account in
+                  ~/.mlflow/credentials (the entrypoint writes it) the proxy signs each request in with it, so the
+                  UI opens without a second login behind Jupyter's
   /spark-master/  the standalone master's UI (MLRT_SPARK_MASTER_UI_URL; its reverse proxy serves the workers'
                   pages and the executors' log links, so the master runs with spark.ui.reverseProxyUrl set to
                   this route)
@@ -14,6 +16,8 @@ Spark's pages take their prefix from the X-Forwarded-Context header the proxy se
 
 from __future__ import annotations
 
+import base64
+import configparser
 import json
 import os
 import shutil
@@ -75,6 +79,18 @@ class SparkUIServer(ServerProcess):
         return SparkUI, kwargs
 
 
+def mlflow_authorization(home: Path) -> str | None:
+    """The HTTP Authorization header for the MLflow account in home/.mlflow/credentials; None without one."""
+    parser = configparser.ConfigParser(interpolation=None)
+    if not parser.read(home / ".mlflow" / "credentials"):
+        return None
+    user = parser.get("mlflow", "mlflow_tracking_username", fallback="")
+    password = parser.get("mlflow", "mlflow_tracking_password", fallback="")
+    if not (user and password):
+        return None
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 def _entry(title: str) -> dict:
     return {"enabled": True, "title": title, "category": LAUNCHER_CATEGORY}
 
@@ -115,15 +131,22 @@ def proxied_servers(env: dict[str, str] | None = None) -> dict[str, ServerProces
         ("mlflow", "MLFLOW_TRACKING_URI", "MLflow"),
         ("spark-master", "MLRT_SPARK_MASTER_UI_URL", "Spark master"),
     ]
+    authorization = mlflow_authorization(Path(env.get("HOME", "~")).expanduser())
     for name, variable, title in remotes:
         address = _http_url(variable, env)
         if address:
+            extra = (
+                {"request_headers_override": {"Authorization": authorization}}
+                if name == "mlflow" and authorization
+                else {}
+            )
             servers[name] = RemoteServer(
                 name=name,
                 host=address[0],
                 port=address[1],
                 launcher_entry=_entry(title),
                 new_browser_tab=False,
+                **extra,
             )
     return servers
 

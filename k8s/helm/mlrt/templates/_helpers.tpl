@@ -126,3 +126,40 @@ capabilities:
     secretName: {{ include "mlrt.s3Secret" . }}
 {{- end }}
 {{- end -}}
+
+{{/* MLflow authentication (values mlflow.auth): the Secret holding the account (username, password); "" = off. */}}
+{{- define "mlrt.mlflowSecret" -}}
+{{- if and .Values.mlflow.enabled .Values.mlflow.auth.enabled -}}
+{{- .Values.mlflow.auth.existingSecret | default (printf "%s-mlflow-auth" (include "mlrt.fullname" .)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* What an MLflow client (notebook, Connect server, test pod) needs: the server, then the account's mount, which
+the image's entrypoint turns into ~/.mlflow/credentials (never an environment variable). */}}
+{{- define "mlrt.mlflowClientEnv" -}}
+{{- if .Values.mlflow.enabled }}
+- name: MLFLOW_TRACKING_URI
+  value: http://{{ include "mlrt.fullname" . }}-mlflow:5000
+{{- if include "mlrt.mlflowSecret" . }}
+- name: MLRT_MLFLOW_CREDENTIALS_DIR
+  value: /etc/mlrt/mlflow
+{{- end }}
+{{- end }}
+{{- end -}}
+{{- define "mlrt.mlflowMounts" -}}
+{{- if include "mlrt.mlflowSecret" . }}
+- name: mlflow-account
+  mountPath: /etc/mlrt/mlflow
+  readOnly: true
+{{- end }}
+{{- end -}}
+{{- define "mlrt.mlflowVolumes" -}}
+{{- if include "mlrt.mlflowSecret" . }}
+- name: mlflow-account
+  secret:
+    secretName: {{ include "mlrt.mlflowSecret" . }}
+    items:
+      - {key: username, path: username}
+      - {key: password, path: password}
+{{- end }}
+{{- end -}}
