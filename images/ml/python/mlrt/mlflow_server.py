@@ -108,6 +108,10 @@ def auth_config(username: str, password: str, database_uri: str, directory: Path
             f"admin_username = {username}\n"
             f"admin_password = {password.replace('%', '%%')}\n"
             "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+            # A password check is a deliberately slow hash (~1 s of CPU here): without this cache every request of a
+            # client (Optuna's MLflow storage makes dozens a trial) paid it, and a study crawled. A changed password
+            # reaches every worker within this time; the account's file changes it at the next start anyway.
+            "auth_cache_ttl_seconds = 120\n"
         )
     return path
 
