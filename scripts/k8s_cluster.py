@@ -50,6 +50,8 @@ NODE_POD_CIDR = "10.244.0.0/24"
 SERVICE_CIDR = "10.96.0.0/16"
 CLUSTER_DOMAIN = "cluster.local"
 CONTAINERD_SOCK = RUN / "containerd.sock"
+# Free disk an image import must leave: the kubelet's eviction and image GC thresholds are 1% of the disk.
+MIN_FREE_AFTER_IMPORT = 8 * 10**9
 CNI_BIN = Path("/usr/lib/cni")
 DEBIAN_PACKAGES = {  # binary -> Debian package
     "containerd": "containerd",
@@ -519,6 +521,23 @@ def docker_image_id(ref: str) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
+def check_space(needed: int, free: int, where: Path) -> None:
+    """Refuse an import that would fill the disk: the kubelet then evicts and garbage-collects every image it
+    is not running, and imported images cannot be pulled back (seen: a full disk left the node without its
+    pause image)."""
+    if free - needed < MIN_FREE_AFTER_IMPORT:
+        raise ClusterError(
+            f"importing the images needs ~{needed / 1e9:.0f} GB in {where} and {MIN_FREE_AFTER_IMPORT / 1e9:.0f} GB "
+            f"left after it; {free / 1e9:.0f} GB are free. Free space (e.g. `docker builder prune --filter "
+            "until=24h`, `docker image prune`) and run `make k8s-up` again"
+        )
+
+
+def image_size(ref: str) -> int:
+    proc = run("docker", "image", "inspect", "--format", "{{.Size}}", ref, check=False)
+    return int(proc.stdout.strip() or 0)
+
+
 def import_images(refs: list[str]) -> None:
     """Import Docker images into the node's containerd, skipping those already there with the same ID."""
     stamp_file = STATE / "imported.json"
@@ -535,6 +554,9 @@ def import_images(refs: list[str]) -> None:
     if not todo:
         return
     names = [ref for ref, _, _ in todo]
+    # containerd keeps an image twice (compressed layers, unpacked snapshots); the images share their chain's
+    # layers, so the largest stands for them all
+    check_space(2 * max(image_size(ref) for ref in names), shutil.disk_usage(STATE).free, STATE)
     # A rebuilt image's old version goes first: its layers no other image shares are garbage-collected now,
     # instead of piling up with every rebuild (an ML image is ~9 GB).
     stale = [full for _, full, _ in todo if full in present]

@@ -139,3 +139,9 @@ def test_a_component_that_exits_during_start_up_is_named_with_its_status_and_own
     assert "kube-component exited with status 3" in message
     assert "unknown flag: --bogus" in message
     assert "older run" not in message
+
+
+def test_an_import_that_would_fill_the_disk_is_refused_naming_the_fix(tmp_path):
+    k8s_cluster.check_space(10 * 10**9, 30 * 10**9, tmp_path)  # 20 GB left: fine
+    with pytest.raises(k8s_cluster.ClusterError, match=r"needs ~20 GB .* 21 GB are free\. Free space"):
+        k8s_cluster.check_space(20 * 10**9, 21 * 10**9, tmp_path)
