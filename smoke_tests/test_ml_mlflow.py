@@ -65,6 +65,8 @@ def test_mlflow_refuses_requests_without_the_account():
     server runs its basic-auth app: the same request that works signed in gets 401 without the account."""
     import requests
     from mlflow.utils.credentials import read_mlflow_creds
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
 
     if not os.environ.get("MLRT_MLFLOW_CREDENTIALS_DIR"):
         import pytest
@@ -74,6 +76,10 @@ def test_mlflow_refuses_requests_without_the_account():
     creds = read_mlflow_creds()
     assert creds.username and creds.password, "MLflow: ~/.mlflow/credentials holds no account"
     search = f"{uri}/api/2.0/mlflow/experiments/search"
-    assert requests.post(search, json={"max_results": 1}, timeout=10).status_code == 401
-    signed = requests.post(search, json={"max_results": 1}, auth=(creds.username, creds.password), timeout=10)
+    # A dropped connection is retried, as MLflow's own client does (seen once on Kubernetes under load).
+    http = requests.Session()
+    retry = Retry(total=5, connect=5, read=5, backoff_factor=1, allowed_methods=None, status_forcelist=[502, 503])
+    http.mount("http://", HTTPAdapter(max_retries=retry))
+    assert http.post(search, json={"max_results": 1}, timeout=10).status_code == 401
+    signed = http.post(search, json={"max_results": 1}, auth=(creds.username, creds.password), timeout=10)
     assert signed.status_code == 200, signed.text

@@ -269,7 +269,7 @@ try:
     result = TorchDistributor(num_processes=2, local_mode=False, use_gpu=False).run(train, 30)
     print("RESULT", result, flush=True)
 except Exception as err:
-    print("FAILED", type(err).__name__, str(err).splitlines()[0][:500], flush=True)
+    print("FAILED", type(err).__name__, " ".join(str(err).split())[:3000], flush=True)
 print("SECONDS", round(time.monotonic() - started), flush=True)
 spark.stop()
 """
@@ -337,7 +337,8 @@ def test_a_barrier_job_that_loses_an_executor_ends_in_bounded_time(release):
     if outcome[0].startswith("RESULT"):
         assert outcome[0] == "RESULT 60", outcome  # 30 all-reduced steps of 2 ranks: a full training run
     else:
-        assert "executor" in outcome[0].lower() or "barrier" in outcome[0].lower(), outcome
+        # Spark's own reason (the Py4J error's first line says only which call failed)
+        assert any(word in outcome[0].lower() for word in ("barrier", "executor", "lost")), outcome
 
 
 def test_the_jupyterlab_pod_comes_back_with_its_workspace(release):
