@@ -516,9 +516,14 @@ def ctr(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return run("ctr", "--address", CONTAINERD_SOCK, "--namespace", "k8s.io", *args, **kwargs)
 
 
-def docker_image_id(ref: str) -> str | None:
-    proc = run("docker", "image", "inspect", "--format", "{{.Id}}", ref, check=False)
+def docker_image_field(ref: str, field: str) -> str | None:
+    """One field of `docker image inspect` (e.g. "{{.Id}}"); None when Docker has no such image."""
+    proc = run("docker", "image", "inspect", "--format", field, ref, check=False)
     return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def docker_image_id(ref: str) -> str | None:
+    return docker_image_field(ref, "{{.Id}}")
 
 
 def check_space(needed: int, free: int, where: Path) -> None:
@@ -531,11 +536,6 @@ def check_space(needed: int, free: int, where: Path) -> None:
             f"left after it; {free / 1e9:.0f} GB are free. Free space (e.g. `docker builder prune --filter "
             "until=24h`, `docker image prune`) and run `make k8s-up` again"
         )
-
-
-def image_size(ref: str) -> int:
-    proc = run("docker", "image", "inspect", "--format", "{{.Size}}", ref, check=False)
-    return int(proc.stdout.strip() or 0)
 
 
 def import_images(refs: list[str]) -> None:
@@ -554,14 +554,15 @@ def import_images(refs: list[str]) -> None:
     if not todo:
         return
     names = [ref for ref, _, _ in todo]
-    # containerd keeps an image twice (compressed layers, unpacked snapshots); the images share their chain's
-    # layers, so the largest stands for them all
-    check_space(2 * max(image_size(ref) for ref in names), shutil.disk_usage(STATE).free, STATE)
     # A rebuilt image's old version goes first: its layers no other image shares are garbage-collected now,
-    # instead of piling up with every rebuild (an ML image is ~9 GB).
+    # instead of piling up with every rebuild (an ML image is ~9 GB), and the space check below counts them free.
     stale = [full for _, full, _ in todo if full in present]
     if stale:
         ctr("images", "rm", "--sync", *stale)
+    # containerd keeps an image twice (compressed layers, unpacked snapshots); the images share their chain's
+    # layers, so the largest stands for them all
+    needed = 2 * max(int(docker_image_field(ref, "{{.Size}}") or 0) for ref in names)
+    check_space(needed, shutil.disk_usage(STATE).free, STATE)
     log(f"importing {', '.join(names)} into the node's containerd (one stream: shared layers once)")
     started = time.monotonic()
     save = subprocess.Popen(["docker", "save", *names], stdout=subprocess.PIPE)
