@@ -10,7 +10,7 @@ COMPOSE := docker compose
 SMOKE_ARGS ?=
 
 .PHONY: help bootstrap venv lock lock-check lint unit build test-images manifest manifest-check env up down smoke \
-	test-cluster browser test clean-volumes sbom k8s-tools k8s-validate k8s-kustomize-base k8s-docs submit \
+	test-cluster browser test bench clean-volumes sbom k8s-tools k8s-validate k8s-kustomize-base k8s-docs submit \
 	k8s-gomod k8s-up k8s-restart-check k8s-down k8s-status k8s-e2e
 
 help: ## list the targets
@@ -129,6 +129,9 @@ test: ## everything: static checks, unit tests, build, image tests, compose and 
 	  if [ -z "$$running" ]; then stage k8s-restart-check; status=$$?; else status=0; fi; \
 	  [ $$status != 0 ] || { stage k8s-e2e; status=$$?; }; \
 	  [ -n "$$running" ] || stage k8s-down; report; exit $$status
+
+bench: venv build ## measure start-up, API launch overhead, scaling, shuffle encryption, image sizes: docs/benchmarks.md
+	$(VPY) bench/run.py $(BENCH_ARGS)
 
 clean-volumes: down ## delete the cluster's volumes (notebooks and event logs are lost)
 	$(COMPOSE) down --volumes

@@ -30,6 +30,7 @@ def main() -> None:
         .appName("mlrt-bench-shuffle")
         .config("spark.authenticate", "true")
         .config("spark.authenticate.secret", secrets.token_hex(16))
+        .config("spark.cores.max", "2")  # what local-cluster[2,1,...] has: the session does not wait for more
         .config("spark.sql.shuffle.partitions", "8")
         .config("spark.sql.adaptive.enabled", "false")
         .config("spark.eventLog.enabled", "false")

@@ -45,6 +45,12 @@ def ref(name: str, pins: dict[str, str]) -> str:
     return f"mlrt/{name}:{pins['MLRT_VERSION']}"
 
 
+def inspect(ref: str, field: str) -> str | None:
+    """One field of `docker image inspect` (a Go template such as "{{.Id}}"); None when Docker has no such image."""
+    proc = subprocess.run(["docker", "image", "inspect", "--format", field, ref], capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
 def ca_bundle() -> Path | None:
     for var in CA_ENV_VARS:
         value = os.environ.get(var)

@@ -32,6 +32,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import images  # noqa: E402
 import k8s_build  # noqa: E402
 import versions  # noqa: E402
 from submit import kubeconfig_path  # noqa: E402
@@ -516,14 +517,8 @@ def ctr(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return run("ctr", "--address", CONTAINERD_SOCK, "--namespace", "k8s.io", *args, **kwargs)
 
 
-def docker_image_field(ref: str, field: str) -> str | None:
-    """One field of `docker image inspect` (e.g. "{{.Id}}"); None when Docker has no such image."""
-    proc = run("docker", "image", "inspect", "--format", field, ref, check=False)
-    return proc.stdout.strip() if proc.returncode == 0 else None
-
-
 def docker_image_id(ref: str) -> str | None:
-    return docker_image_field(ref, "{{.Id}}")
+    return images.inspect(ref, "{{.Id}}")
 
 
 def check_space(needed: int, free: int, where: Path) -> None:
@@ -561,7 +556,7 @@ def import_images(refs: list[str]) -> None:
         ctr("images", "rm", "--sync", *stale)
     # containerd keeps an image twice (compressed layers, unpacked snapshots); the images share their chain's
     # layers, so the largest stands for them all
-    needed = 2 * max(int(docker_image_field(ref, "{{.Size}}") or 0) for ref in names)
+    needed = 2 * max(int(images.inspect(ref, "{{.Size}}") or 0) for ref in names)
     check_space(needed, shutil.disk_usage(STATE).free, STATE)
     log(f"importing {', '.join(names)} into the node's containerd (one stream: shared layers once)")
     started = time.monotonic()

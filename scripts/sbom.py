@@ -29,10 +29,10 @@ def path_for(name: str, out: Path = OUT) -> Path:
 
 
 def image_id(ref: str) -> str:
-    found = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", ref], capture_output=True, text=True)
-    if found.returncode != 0:
+    found = images.inspect(ref, "{{.Id}}")
+    if found is None:
         raise SystemExit(f"sbom: ERROR: image {ref} is not built; run `make build` first")
-    return found.stdout.strip()
+    return found
 
 
 def ensure_syft() -> Path:

@@ -46,12 +46,8 @@ def run(image: str, *command: str, entrypoint: str | None = None, check: bool = 
 
 def inspect(image: str, field: str):
     """One field of `docker image inspect` (e.g. ".Config.User"), decoded from JSON."""
-    out = subprocess.run(
-        ["docker", "image", "inspect", "-f", "{{json " + field + "}}", image],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = images.inspect(image, "{{json " + field + "}}")
+    assert out is not None, f"no image {image}: run make build"
     return json.loads(out)
 
 

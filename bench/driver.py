@@ -1,0 +1,285 @@
+"""Benchmarks that run in a notebook's place: the driver container (compose) or pod (Kubernetes).
+
+  python driver.py overhead [--repeats N] [--warmup N] [--only NAME ...]
+  python driver.py scaling --core-seconds S [--repeats N]
+  python driver.py session [--executors N]
+
+`overhead`: each distributed API against its local counterpart on the same trivial work, in one driver with one
+SparkSession already up (what a user iterating in a notebook feels), the two in turn A B A B after a warm-up of
+each. `scaling`: a CPU-bound job of S core-seconds (pure Python, split in 16 tasks), timed on the executors this
+session has. `session`: a new driver's SparkSession until its executors are registered. Prints one JSON
+document on the last line of its output; a case that fails is reported with its error, the others still run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+import urllib.request
+from collections.abc import Callable
+
+WORLD = 2  # ranks, workers or parallel trials of every distributed case: one per compose worker
+
+
+# ---- the work: trivial, the same on both sides of a pair ----------------------------------------------------------
+def torch_all_reduce():
+    import torch
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo")
+    value = torch.tensor([float(dist.get_rank() + 1)])
+    dist.all_reduce(value)
+    dist.destroy_process_group()
+    return value.item()
+
+
+def horovod_all_reduce():
+    import horovod.torch as hvd
+    import torch
+
+    hvd.init()
+    return hvd.allreduce(torch.tensor([float(hvd.rank() + 1)]), op=hvd.Sum).item()
+
+
+def tf_reduce():
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    return float(strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None))
+
+
+def square(x: float) -> float:
+    return x * x
+
+
+def objective(params: dict) -> float:
+    return (params["x"] - 1.0) ** 2
+
+
+def xgb_data():
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame(rng.randn(2000, 4), columns=list("abcd"))
+    frame["label"] = (frame.sum(axis=1) > 0).astype(int)
+    return frame
+
+
+# ---- the pairs: (local, distributed), each a callable of the session ----------------------------------------------
+def torch_pair(spark):
+    from pyspark.ml.torch.distributor import TorchDistributor
+
+    def run(local: bool) -> Callable[[], object]:
+        return lambda: TorchDistributor(num_processes=WORLD, local_mode=local, use_gpu=False).run(torch_all_reduce)
+
+    return run(True), run(False)
+
+
+def horovod_pair(spark):
+    import horovod
+    import horovod.spark
+
+    return (
+        lambda: horovod.run(horovod_all_reduce, np=WORLD, hosts=f"localhost:{WORLD}", use_gloo=True, verbose=0),
+        lambda: horovod.spark.run(horovod_all_reduce, num_proc=WORLD, verbose=0),
+    )
+
+
+def xgboost_pair(spark):
+    import xgboost
+    from xgboost.spark import SparkXGBClassifier
+
+    frame = xgb_data()
+    features = list("abcd")
+    data = spark.createDataFrame(frame).cache()
+    data.count()
+    spark_model = SparkXGBClassifier(features_col=features, label_col="label", num_workers=WORLD, n_estimators=10)
+    return (
+        lambda: xgboost.XGBClassifier(n_estimators=10, n_jobs=WORLD).fit(frame[features], frame["label"]),
+        lambda: spark_model.fit(data),
+    )
+
+
+def joblib_pair(spark):
+    from joblib import Parallel, delayed, parallel_backend
+    from joblibspark import register_spark
+
+    register_spark()
+
+    def run(backend: str | None) -> Callable[[], object]:
+        def call():
+            if backend is None:
+                return Parallel(n_jobs=WORLD)(delayed(square)(i) for i in range(8))
+            with parallel_backend(backend, n_jobs=WORLD):
+                return Parallel()(delayed(square)(i) for i in range(8))
+
+        return call
+
+    return run(None), run("spark")
+
+
+def hyperopt_pair(spark):
+    from hyperopt import SparkTrials, Trials, fmin, hp, tpe
+
+    space = {"x": hp.uniform("x", -2, 2)}
+
+    def run(trials: Callable[[], object]) -> Callable[[], object]:
+        return lambda: fmin(objective, space, algo=tpe.suggest, max_evals=4, trials=trials(), show_progressbar=False)
+
+    return run(Trials), run(lambda: SparkTrials(parallelism=WORLD))
+
+
+def tensorflow_pair(spark):
+    from spark_tensorflow_distributor import MirroredStrategyRunner
+
+    def run(local: bool) -> Callable[[], object]:
+        return lambda: MirroredStrategyRunner(num_slots=WORLD, use_gpu=False, local_mode=local).run(tf_reduce)
+
+    return run(True), run(False)
+
+
+def deepspeed_pair(spark):
+    from pyspark.ml.deepspeed.deepspeed_distributor import DeepspeedTorchDistributor
+
+    def run(local: bool) -> Callable[[], object]:
+        nnodes = 1 if local else WORLD
+        return lambda: DeepspeedTorchDistributor(numGpus=1, nnodes=nnodes, localMode=local, useGpu=False).run(
+            torch_all_reduce
+        )
+
+    return run(True), run(False)
+
+
+def spark_job_pair(spark):
+    sc = spark.sparkContext
+    return (lambda: sum(square(i) for i in range(8)), lambda: sc.parallelize(range(8), 8).map(square).sum())
+
+
+# name -> (what is compared, the pair's builder)
+PAIRS: dict[str, tuple[str, Callable]] = {
+    "spark-job": ("8 tasks vs a local loop", spark_job_pair),
+    "joblibspark": ("joblib spark backend vs loky", joblib_pair),
+    "sparktrials": ("SparkTrials vs Trials, 4 evals", hyperopt_pair),
+    "xgboost.spark": ("SparkXGBClassifier vs XGBClassifier, 10 trees, 2,000 rows", xgboost_pair),
+    "torchdistributor": ("TorchDistributor local_mode False vs True, all_reduce", torch_pair),
+    "deepspeed": ("DeepspeedTorchDistributor 2 nodes vs local, all_reduce", deepspeed_pair),
+    "horovod.spark": ("horovod.spark.run vs horovod.run on the driver, allreduce", horovod_pair),
+    "mirroredstrategy": ("MirroredStrategyRunner local_mode False vs True, reduce", tensorflow_pair),
+}
+
+
+def timed(call: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def session(conf: list[str] = ()):
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("mlrt-bench")
+    for item in conf:
+        key, _, value = item.partition("=")
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def overhead(args: argparse.Namespace) -> dict:
+    spark = session()
+    results = {}
+    for name, (what, build) in PAIRS.items():
+        if args.only and name not in args.only:
+            continue
+        row: dict = {"what": what, "local": [], "cluster": []}
+        try:
+            local, cluster = build(spark)
+            for _ in range(args.warmup):
+                local(), cluster()
+            for _ in range(args.repeats):
+                row["local"].append(timed(local))
+                row["cluster"].append(timed(cluster))
+        except Exception as error:  # noqa: BLE001 - one case's failure is reported, the others still run
+            row["error"] = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            traceback.print_exc()
+        print(f"{name}: {row}", file=sys.stderr, flush=True)
+        results[name] = row
+    spark.stop()
+    return results
+
+
+def burn(seconds_per_task: float, rate: float) -> int:
+    total = 0
+    for i in range(int(seconds_per_task * rate)):
+        total += i % 7
+    return total
+
+
+def executor_cores(sc) -> dict[str, int]:
+    """Executor host -> cores, from the driver's own REST API."""
+    url = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/executors"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        rows = json.load(response)
+    return {row["hostPort"].rsplit(":", 1)[0]: row["totalCores"] for row in rows if row["id"] != "driver"}
+
+
+def scaling(args: argparse.Namespace) -> dict:
+    spark = session(args.conf)
+    sc = spark.sparkContext
+    started = time.perf_counter()
+    burn(1.0, 1e6)
+    rate = 1e6 / (time.perf_counter() - started)  # loop steps a second on one core of this host
+    tasks = 16
+    per_task = args.core_seconds / tasks
+    seconds = []
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        sc.parallelize(range(tasks), tasks).map(lambda _: burn(per_task, rate)).sum()
+        seconds.append(time.perf_counter() - started)
+    executors = executor_cores(sc)
+    spark.stop()
+    return {"seconds": seconds, "core_seconds": args.core_seconds, "executors": executors}
+
+
+def session_start(args: argparse.Namespace) -> dict:
+    """A fresh driver (this process) from SparkSession.builder.getOrCreate() until its executors are registered."""
+    started = time.perf_counter()
+    spark = session()
+    created = time.perf_counter() - started
+    sc = spark.sparkContext
+    while len(executors := executor_cores(sc)) < args.executors:
+        if time.perf_counter() - started > 300:
+            raise SystemExit(f"{args.executors} executors were not registered after 300 s: {executors}")
+        time.sleep(0.1)
+    registered = time.perf_counter() - started
+    spark.stop()
+    return {"getOrCreate": created, "executors": registered, "count": len(executors)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    o = sub.add_parser("overhead")
+    o.add_argument("--repeats", type=int, default=3)
+    o.add_argument("--warmup", type=int, default=1)
+    o.add_argument("--only", nargs="*", choices=sorted(PAIRS), default=[])
+    s = sub.add_parser("scaling")
+    s.add_argument("--core-seconds", type=float, default=60.0)
+    s.add_argument("--repeats", type=int, default=1)
+    s.add_argument("--conf", action="append", default=[], help="a Spark property of the session, key=value")
+    e = sub.add_parser("session")
+    e.add_argument("--executors", type=int, default=2)
+    args = parser.parse_args()
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    result = {"overhead": overhead, "scaling": scaling, "session": session_start}[args.command](args)
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,438 @@
+"""`make bench`: what users feel, measured on this machine, written to docs/benchmarks.md with plots.
+
+  python bench/run.py [--quick] [--only SECTION ...] [--out DIR]
+
+Sections (each figure over several runs, min / median / max; a comparison is a ratio taken pair by pair, the
+two sides in turn A B A B in one run, so it holds when the machine's speed drifts):
+  startup   `make up` with the images present until JupyterLab's login works, both workers are registered
+            and MLflow is healthy (the cluster is stopped first; volumes are kept)
+  session   a new driver (a notebook's first cell): SparkSession.builder.getOrCreate() until both executors
+            are registered
+  overhead  each distributed API against its local counterpart on trivial work, in the driver (bench/driver.py)
+  scaling   a CPU-bound job of 60 core-seconds on 1 and on 2 workers
+  shuffle   a shuffle between two executor JVMs with and without RPC encryption (bench/shuffle.py)
+  images    each image's size over its parent, split into CUDA libraries and the rest
+
+The compose cluster is started when it is not up, and left up. `--quick` (what `make test` runs) takes one run
+of a few cases with small work and writes to a scratch directory: it proves the benchmarks still run, its
+figures mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import dotenv  # noqa: E402
+import images  # noqa: E402
+import versions  # noqa: E402
+
+DOCS = ROOT / "docs"
+SECTIONS = ("startup", "session", "overhead", "scaling", "shuffle", "images")
+JUPYTER = "http://127.0.0.1:8888"
+MASTER = "http://127.0.0.1:8080/json/"
+MLFLOW = "http://127.0.0.1:5000/health"
+READY_TIMEOUT_S = 300
+# What a CUDA build of a framework brings: NVIDIA's wheels (nvidia-*), Triton, and the CUDA parts of torch.
+CUDA_PATH = re.compile(r"/nvidia/|/triton/|cuda|cudnn|cublas|cufft|curand|cusolver|cusparse|nccl|nvjitlink|nvrtc")
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    return {"min": min(values), "median": statistics.median(values), "max": max(values), "runs": len(values)}
+
+
+def ratios(a: list[float], b: list[float]) -> list[float]:
+    return [x / y for x, y in zip(a, b, strict=True) if y > 0]
+
+
+def compose(*args: str, timeout: int = 900) -> str:
+    proc = subprocess.run(["docker", "compose", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: `docker compose {' '.join(args)}` failed:\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+# ---- the compose cluster -------------------------------------------------------------------------------------
+def cluster_ready(workers: int = 2) -> bool:
+    """JupyterLab's login works, `workers` workers are alive at the master, MLflow is healthy."""
+    try:
+        token = dotenv.read(dotenv.ENV_FILE)[1]["JUPYTER_TOKEN"]
+        lab = requests.get(f"{JUPYTER}/lab", params={"token": token}, timeout=5)
+        alive = [w for w in requests.get(MASTER, timeout=5).json()["workers"] if w["state"] == "ALIVE"]
+        mlflow = requests.get(MLFLOW, timeout=5)
+    except (requests.RequestException, KeyError, ValueError):
+        return False
+    return lab.status_code == 200 and "JupyterLab" in lab.text and len(alive) == workers and mlflow.ok
+
+
+def wait_ready(workers: int = 2) -> float:
+    started = time.monotonic()
+    while not cluster_ready(workers):
+        if time.monotonic() - started > READY_TIMEOUT_S:
+            raise SystemExit(f"bench: the compose cluster was not ready after {READY_TIMEOUT_S} s (docker compose ps)")
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
+def ensure_up() -> None:
+    if not cluster_ready():
+        log("starting the compose cluster (make up)")
+        subprocess.run(["make", "--no-print-directory", "up"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        wait_ready()
+
+
+def in_driver(script: str, *args: str, timeout: int = 3600) -> dict:
+    """Run a bench script in the JupyterLab container (the notebooks' driver); its last output line is JSON."""
+    compose("cp", str(ROOT / "bench" / script), f"jupyter:/tmp/{script}")
+    proc = subprocess.run(
+        ["docker", "compose", "exec", "-T", "jupyter", "python", f"/tmp/{script}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        raise SystemExit(f"bench: {script} {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return json.loads(lines[-1])
+
+
+# ---- sections ------------------------------------------------------------------------------------------------
+def startup(quick: bool) -> dict:
+    seconds = []
+    for run in range(1 if quick else 3):
+        compose("down", "--remove-orphans")
+        started = time.monotonic()
+        subprocess.run(["make", "--no-print-directory", "up"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        wait_ready()
+        seconds.append(time.monotonic() - started)
+        log(f"startup run {run + 1}: {seconds[-1]:.1f} s")
+    return {"make up": stats(seconds), "seconds": seconds}
+
+
+def session(quick: bool) -> dict:
+    runs = [in_driver("driver.py", "session") for _ in range(1 if quick else 5)]
+    return {key: [run[key] for run in runs] for key in ("getOrCreate", "executors")}
+
+
+def overhead(quick: bool) -> dict:
+    args = ["--repeats", "1", "--warmup", "0", "--only", "spark-job", "joblibspark"] if quick else ["--repeats", "3"]
+    rows = in_driver("driver.py", "overhead", *args)
+    for row in rows.values():
+        if row["local"] and row["cluster"]:
+            row["ratio"] = ratios(row["cluster"], row["local"])
+            row["extra"] = [c - lo for c, lo in zip(row["cluster"], row["local"], strict=True)]
+    return rows
+
+
+def scale_workers(count: int) -> None:
+    compose("up", "-d", "--wait", "--no-recreate", "--scale", f"spark-worker={count}", "spark-worker")
+    wait_ready(count)
+
+
+def scaling(quick: bool) -> dict:
+    core_seconds = "4" if quick else "60"
+    # (workers, spark.cores.max); --quick leaves the cluster as it is
+    setups = [(2, 4)] if quick else [(1, 1), (1, 2), (2, 2), (2, 4)]
+    out = {}
+    try:
+        for workers, cores in setups:
+            scale_workers(workers)
+            conf = f"spark.cores.max={cores}"
+            row = in_driver("driver.py", "scaling", "--core-seconds", core_seconds, "--conf", conf)
+            out[f"{workers} worker{'s' if workers > 1 else ''}, {cores} core{'s' if cores > 1 else ''}"] = row
+            log(f"scaling {workers} workers, {cores} cores: {row['seconds']} {row['executors']}")
+    finally:
+        scale_workers(2)
+    return out
+
+
+def shuffle(quick: bool) -> dict:
+    ref = images.ref("ml", versions.load())
+    rows = "20000" if quick else "500000"
+    off = ["--conf", "spark.network.crypto.enabled=false"]
+
+    def run(extra: list[str]) -> float:
+        proc = subprocess.run(
+            [
+                "docker",
+                "run",
+                "--rm",
+                "-v",
+                f"{ROOT / 'bench'}:/bench:ro",
+                ref,
+                "python",
+                "/bench/shuffle.py",
+                "--rows",
+                rows,
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        found = re.search(r"^shuffle ([0-9.]+) s, (\d+) MB", proc.stdout, re.M)
+        if proc.returncode != 0 or not found:
+            raise SystemExit(f"bench: shuffle.py failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        return float(found.group(1))
+
+    on_s, off_s = [], []
+    for _ in range(1 if quick else 3):
+        on_s.append(run(["--conf", "spark.network.crypto.enabled=true"]))
+        off_s.append(run(off))
+        log(f"shuffle: encrypted {on_s[-1]:.1f} s, plain {off_s[-1]:.1f} s")
+    return {"rows": int(rows), "encrypted": on_s, "plain": off_s, "ratio": ratios(on_s, off_s)}
+
+
+def layer_dirs(ref: str) -> list[str]:
+    """The image's overlay2 layer directories, bottom first."""
+    data = json.loads(images.inspect(ref, "{{json .GraphDriver.Data}}") or "{}")
+    lower = [d for d in data.get("LowerDir", "").split(":") if d]
+    return list(reversed(lower)) + [data["UpperDir"]]
+
+
+def tree_size(path: str) -> tuple[int, int]:
+    """(CUDA bytes, other bytes) of the regular files under path."""
+    cuda = other = 0
+    for folder, _, files in os.walk(path):
+        for name in files:
+            full = os.path.join(folder, name)
+            try:
+                size = os.lstat(full).st_size
+            except OSError:
+                continue
+            if CUDA_PATH.search(full[len(path) :].lower()):
+                cuda += size
+            else:
+                other += size
+    return cuda, other
+
+
+def image_sizes(quick: bool) -> dict:
+    pins = versions.load()
+    out = {}
+    for name, parent in images.IMAGES.items():
+        ref = images.ref(name, pins)
+        if images.inspect(ref, "{{.Id}}") is None:
+            raise SystemExit(f"bench: image {ref} is not built; run `make build` first")
+        if images.inspect(ref, "{{.GraphDriver.Name}}") != "overlay2":
+            raise SystemExit("bench: the image sizes need Docker's overlay2 storage driver (docker info)")
+        own = layer_dirs(ref)
+        if parent:
+            own = own[len(layer_dirs(images.ref(parent, pins))) :]
+        cuda = other = 0
+        for layer in own:
+            c, o = tree_size(layer)
+            cuda, other = cuda + c, other + o
+        out[name] = {"parent": parent, "layers": len(own), "cuda_bytes": cuda, "other_bytes": other}
+        log(f"image {name}: {len(own)} layers, CUDA {cuda / 1e9:.2f} GB, other {other / 1e9:.2f} GB")
+    return out
+
+
+RUNNERS: dict[str, Callable[[bool], dict]] = {
+    "startup": startup,
+    "session": session,
+    "overhead": overhead,
+    "scaling": scaling,
+    "shuffle": shuffle,
+    "images": image_sizes,
+}
+
+
+# ---- report --------------------------------------------------------------------------------------------------
+def machine() -> dict:
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
+    mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+    docker = subprocess.run(["docker", "version", "-f", "{{.Server.Version}}"], capture_output=True, text=True).stdout
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 2**20, 1),
+        "kernel": platform.release(),
+        "docker": docker.strip(),
+        "commit": commit.strip(),
+        "mlrt": versions.load()["MLRT_VERSION"],
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def plot(results: dict, out: Path) -> list[str]:
+    """PNG plots drawn by matplotlib in the ml image (the runtime's own pinned matplotlib), copied out."""
+    ref = images.ref("ml", versions.load())
+    proc = subprocess.run(
+        ["docker", "run", "--rm", "-i", "-v", f"{ROOT / 'bench'}:/bench:ro", ref, "python", "/bench/plot.py"],
+        input=json.dumps(results).encode(),
+        capture_output=True,
+        timeout=600,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: plot.py failed:\n{proc.stderr.decode()[-3000:]}")
+    names = []
+    with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as tar:
+        for member in tar.getmembers():
+            if member.isfile() and member.name.endswith(".png"):
+                name = Path(member.name).name
+                (out / name).write_bytes(tar.extractfile(member).read())
+                names.append(name)
+    return sorted(names)
+
+
+def fmt(s: dict[str, float], unit: str = " s", digits: int = 1) -> str:
+    return f"{s['min']:.{digits}f} / {s['median']:.{digits}f} / {s['max']:.{digits}f}{unit}"
+
+
+def report(results: dict, plots: list[str], plot_dir: str) -> str:
+    m = results["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `make bench` (`bench/run.py`); do not edit. Figures are min / median / max over the runs;",
+        "a comparison is a ratio taken pair by pair, the two sides run in turn (A B A B) in the same run.",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}, Docker {m['docker']};"
+        f" mlrt {m['mlrt']} at {m['commit']}, {m['date']}. One host: both compose workers share its cores.",
+        "",
+    ]
+    if "startup" in results:
+        s = results["startup"]["make up"]
+        lines += [
+            "## Start-up",
+            "",
+            "`make up` with the images present, from a stopped cluster (volumes kept) until JupyterLab's login works,",
+            "both workers are registered at the master and MLflow answers its health check.",
+            "",
+            f"| | runs | min / median / max |\n|---|---|---|\n| make up → ready | {s['runs']} | {fmt(s)} |",
+            "",
+        ]
+    if "session" in results:
+        r = results["session"]
+        lines += [
+            "## A new session",
+            "",
+            "A fresh driver process in the JupyterLab container (what a notebook's first cell does): from",
+            "`SparkSession.builder.getOrCreate()` until it returns, and until both executors are registered.",
+            "",
+            "| | runs | seconds |\n|---|---|---|",
+            f"| getOrCreate() returns | {len(r['getOrCreate'])} | {fmt(stats(r['getOrCreate']))} |",
+            f"| both executors registered | {len(r['executors'])} | {fmt(stats(r['executors']))} |",
+            "",
+        ]
+    if "overhead" in results:
+        lines += [
+            "## Launch overhead of the distributed APIs",
+            "",
+            "Trivial work, one driver with its SparkSession already up (a notebook's situation), 2 ranks / workers /",
+            "parallel trials. *Extra* is the cluster run's time minus the local run's, pair by pair.",
+            "",
+            "| API | compared | local (s) | cluster (s) | cluster / local | extra (s) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, row in results["overhead"].items():
+            if row.get("error"):
+                lines.append(f"| {name} | {row['what']} | failed: {row['error']} | | | |")
+                continue
+            lines.append(
+                f"| {name} | {row['what']} | {fmt(stats(row['local']), '', 2)} | {fmt(stats(row['cluster']), '', 2)}"
+                f" | {fmt(stats(row['ratio']), '×', 1)} | {fmt(stats(row['extra']), '', 1)} |"
+            )
+        lines.append("")
+    if "scaling" in results:
+        lines += [
+            "## Scaling",
+            "",
+            "A CPU-bound job (pure Python, 16 tasks) of 60 core-seconds, by workers and the session's",
+            "`spark.cores.max`."
+            "On this one host the workers share its cores: more workers cannot add CPU, the figure shows what the",
+            "scheduling and the extra executor cost.",
+            "",
+            "| setup | executors (host: cores) | seconds |",
+            "|---|---|---|",
+        ]
+        for setup, row in results["scaling"].items():
+            executors = ", ".join(f"{h}: {c}" for h, c in sorted(row["executors"].items()))
+            lines.append(f"| {setup} | {executors} | {fmt(stats(row['seconds']))} |")
+        lines.append("")
+    if "shuffle" in results:
+        r = results["shuffle"]
+        lines += [
+            "## Shuffle with and without RPC encryption",
+            "",
+            f"{r['rows']:,} rows of 64-character hashes shuffled between two executor JVMs (`bench/shuffle.py`,",
+            "`spark.network.crypto.enabled` true vs false).",
+            "",
+            "| | encrypted (s) | plain (s) | encrypted / plain |",
+            "|---|---|---|---|",
+            f"| shuffle | {fmt(stats(r['encrypted']), '')} | {fmt(stats(r['plain']), '')}"
+            f" | {fmt(stats(r['ratio']), '×', 2)} |",
+            "",
+        ]
+    if "images" in results:
+        lines += [
+            "## Image sizes",
+            "",
+            "What each image adds over its parent (files in its own layers), split into CUDA libraries (NVIDIA's",
+            "wheels, Triton, torch's CUDA parts: PyPI's torch carries them and cannot import without them) and the",
+            "rest.",
+            "",
+            "| image | over | layers | CUDA (GB) | other (GB) | total (GB) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, row in results["images"].items():
+            cuda, other = row["cuda_bytes"] / 1e9, row["other_bytes"] / 1e9
+            over = row["parent"] or "Debian"
+            lines.append(f"| {name} | {over} | {row['layers']} | {cuda:.2f} | {other:.2f} | {cuda + other:.2f} |")
+        lines.append("")
+    if plots:
+        lines += ["## Plots", ""] + [f"![{p}]({plot_dir}/{p})" for p in plots] + [""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="one small run of each: proves they run")
+    parser.add_argument("--only", nargs="*", choices=SECTIONS, default=[])
+    parser.add_argument("--out", type=Path, help="where the report goes (default docs/; --quick: build/bench)")
+    args = parser.parse_args()
+    out = args.out or (ROOT / "build" / "bench" if args.quick else DOCS)
+    sections = args.only or list(SECTIONS)
+    results: dict = {"machine": machine(), "quick": args.quick}
+    if set(sections) - {"images", "shuffle"}:
+        ensure_up()
+    for section in sections:
+        log(f"{section} ...")
+        started = time.monotonic()
+        results[section] = RUNNERS[section](args.quick)
+        log(f"{section}: {time.monotonic() - started:.0f} s")
+    plot_dir = out / "benchmarks"
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    (plot_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    plots = plot(results, plot_dir)
+    (out / "benchmarks.md").write_text(report(results, plots, "benchmarks"))
+    log(f"wrote {out / 'benchmarks.md'} and {len(plots)} plots in {plot_dir}")
+
+
+if __name__ == "__main__":
+    main()
