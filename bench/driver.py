@@ -182,7 +182,7 @@ def timed(call: Callable[[], object]) -> float:
 def session(conf: list[str] = ()):
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder.appName("mlrt-bench")
+    builder = SparkSession.builder.appName("mlrt-bench").config("spark.ui.showConsoleProgress", "false")
     for item in conf:
         key, _, value = item.partition("=")
         builder = builder.config(key, value)
