@@ -30,8 +30,8 @@ def registered_executors(spark) -> list[str]:
 def pytest_configure(config):
     config.addinivalue_line(
         "markers",
-        "example(notebook): the example notebook of that name proves the same library on the cluster (with its "
-        "tasks on several executors, see test_notebooks.py); `make test` runs the notebook instead on compose",
+        "example(notebook): proves the same library on the cluster as the example notebook of that name (which "
+        "also checks its tasks ran on several executors, see test_notebooks.py), quicker: in the shared session",
     )
 
 

@@ -6,7 +6,7 @@ the progress display is on in every session a notebook starts.
 Every notebook must also have run on the cluster, not in the driver: once they have run, the history server must
 list each one's Spark application (by its appName, started after the notebook) with tasks on
 >= MLRT_SMOKE_MIN_EXECUTORS executor hosts. A smoke test marked `example` proves the same library as a notebook:
-`make test` leaves those out on compose, where the notebook runs, and `helm test` runs them on Kubernetes."""
+`make test` runs them on compose with two of the notebooks (`make smoke` runs all), `helm test` on Kubernetes."""
 
 from __future__ import annotations
 
