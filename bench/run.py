@@ -419,12 +419,18 @@ def main() -> None:
     out = args.out or (ROOT / "build" / "bench" if args.quick else DOCS)
     sections = args.only or list(SECTIONS)
     results: dict = {"machine": machine(), "quick": args.quick}
+    failed: dict[str, str] = {}
     if set(sections) - {"images", "shuffle"}:
         ensure_up()
     for section in sections:
         log(f"{section} ...")
         started = time.monotonic()
-        results[section] = RUNNERS[section](args.quick)
+        try:
+            results[section] = RUNNERS[section](args.quick)
+        except (Exception, SystemExit) as error:  # noqa: BLE001 - the other sections still run and are written
+            failed[section] = str(error) or type(error).__name__
+            log(f"{section} FAILED: {failed[section]}")
+            continue
         log(f"{section}: {time.monotonic() - started:.0f} s")
     plot_dir = out / "benchmarks"
     plot_dir.mkdir(parents=True, exist_ok=True)
@@ -432,6 +438,8 @@ def main() -> None:
     plots = plot(results, plot_dir)
     (out / "benchmarks.md").write_text(report(results, plots, "benchmarks"))
     log(f"wrote {out / 'benchmarks.md'} and {len(plots)} plots in {plot_dir}")
+    if failed:
+        raise SystemExit(f"bench: sections failed: {', '.join(f'{k}: {v}' for k, v in failed.items())}")
 
 
 if __name__ == "__main__":
