@@ -364,7 +364,7 @@ def report(results: dict, plots: list[str], plot_dir: str) -> str:
             "## Scaling",
             "",
             "A CPU-bound job (pure Python, 16 tasks) of 60 core-seconds, by workers and the session's",
-            "`spark.cores.max`."
+            "`spark.cores.max`. "
             "On this one host the workers share its cores: more workers cannot add CPU, the figure shows what the",
             "scheduling and the extra executor cost.",
             "",
