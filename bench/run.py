@@ -86,20 +86,24 @@ def cluster_ready(workers: int = 2) -> bool:
     return lab.status_code == 200 and "JupyterLab" in lab.text and len(alive) == workers and mlflow.ok
 
 
-def wait_ready(workers: int = 2) -> float:
+def wait_ready(workers: int = 2) -> None:
     started = time.monotonic()
     while not cluster_ready(workers):
         if time.monotonic() - started > READY_TIMEOUT_S:
             raise SystemExit(f"bench: the compose cluster was not ready after {READY_TIMEOUT_S} s (docker compose ps)")
         time.sleep(0.5)
-    return time.monotonic() - started
+
+
+def make_up() -> None:
+    """`make up` (builds what is missing, starts the cluster), then until the cluster answers."""
+    subprocess.run(["make", "--no-print-directory", "up"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    wait_ready()
 
 
 def ensure_up() -> None:
     if not cluster_ready():
         log("starting the compose cluster (make up)")
-        subprocess.run(["make", "--no-print-directory", "up"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-        wait_ready()
+        make_up()
 
 
 def in_driver(script: str, *args: str, timeout: int = 3600) -> dict:
@@ -124,11 +128,10 @@ def startup(quick: bool) -> dict:
     for run in range(1 if quick else 3):
         compose("down", "--remove-orphans")
         started = time.monotonic()
-        subprocess.run(["make", "--no-print-directory", "up"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-        wait_ready()
+        make_up()
         seconds.append(time.monotonic() - started)
         log(f"startup run {run + 1}: {seconds[-1]:.1f} s")
-    return {"make up": stats(seconds), "seconds": seconds}
+    return {"seconds": seconds}
 
 
 def session(quick: bool) -> dict:
@@ -317,7 +320,7 @@ def report(results: dict, plots: list[str], plot_dir: str) -> str:
         "",
     ]
     if "startup" in results:
-        s = results["startup"]["make up"]
+        s = stats(results["startup"]["seconds"])
         lines += [
             "## Start-up",
             "",
