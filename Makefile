@@ -68,6 +68,9 @@ k8s-validate: venv k8s-tools ## helm lint + strict offline schema checks + secur
 k8s-kustomize-base: venv k8s-tools ## regenerate k8s/kustomize/base/mlrt.yaml from the chart
 	$(VPY) scripts/k8s.py kustomize-base
 
+k8s-secrets: venv ## write a kustomize overlay's missing *-secret.env files with random values (OVERLAY=dev|prod)
+	$(VPY) scripts/k8s.py secrets k8s/kustomize/overlays/$(or $(OVERLAY),dev)
+
 k8s-docs: venv ## regenerate docs/kubernetes-values.md from the chart's values schema
 	$(VPY) scripts/k8s.py values-doc
 

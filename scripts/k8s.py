@@ -5,6 +5,7 @@
   python scripts/k8s.py kustomize-base         regenerate k8s/kustomize/base/mlrt.yaml from the chart
   python scripts/k8s.py drift                  exit 1 when the kustomize base differs from the chart
   python scripts/k8s.py values-doc             regenerate docs/kubernetes-values.md from values.schema.json
+  python scripts/k8s.py secrets OVERLAY_DIR    write the overlay's missing *-secret.env files with random values
 
 helm, kustomize and kubeconform are built by scripts/install-go-tools.sh into .cache/tools/bin; the
 Kubernetes schemas come from scripts/k8s_schemas.py (KUBERNETES_VERSION in versions.env).
@@ -13,6 +14,7 @@ Kubernetes schemas come from scripts/k8s_schemas.py (KUBERNETES_VERSION in versi
 from __future__ import annotations
 
 import argparse
+import secrets
 import shutil
 import subprocess
 import sys
@@ -108,15 +110,34 @@ def kustomize_base_text() -> str:
     return header + yaml.safe_dump_all(kept, sort_keys=False)
 
 
+def write_secrets(overlay: Path) -> list[Path]:
+    """Write each `<name>.env` the overlay's secretGenerator reads from its `<name>.env.example`, every
+    CHANGE_ME a fresh random value (48 hex digits). A file that exists is left alone: it may hold a live
+    deployment's credentials. Returns the files written."""
+    examples = sorted(overlay.glob("*.env.example"))
+    if not examples:
+        raise RuntimeError(
+            f"{overlay} has no *.env.example files; give an overlay directory, e.g. "
+            f"{(KUSTOMIZE / 'overlays' / 'dev').relative_to(ROOT)}"
+        )
+    written = []
+    for example in examples:
+        target = example.with_name(example.name.removesuffix(".example"))
+        if target.exists():
+            continue
+        lines = [line.replace("CHANGE_ME", secrets.token_hex(24)) for line in example.read_text().splitlines()]
+        target.touch(mode=0o600)
+        target.write_text("".join(f"{line}\n" for line in lines if line and not line.startswith("#")))
+        written.append(target)
+    return written
+
+
 def kustomize_build(overlay: Path) -> str:
     """Build an overlay in a scratch copy with generated secrets.env files (real ones are git-ignored)."""
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "kustomize"
-        shutil.copytree(KUSTOMIZE, copy)
-        for example in (copy / "overlays").glob("*/*.env.example"):
-            example.with_name(example.name.removesuffix(".example")).write_text(
-                example.read_text().replace("CHANGE_ME", "x" * 32)
-            )
+        shutil.copytree(KUSTOMIZE, copy, ignore=shutil.ignore_patterns("*-secret.env"))
+        write_secrets(copy / "overlays" / overlay.name)
         return run([tool("kustomize"), "build", str(copy / "overlays" / overlay.name)])
 
 
@@ -176,6 +197,8 @@ def main() -> None:
     sub.add_parser("kustomize-base")
     sub.add_parser("drift")
     sub.add_parser("values-doc")
+    secrets_parser = sub.add_parser("secrets")
+    secrets_parser.add_argument("overlay", type=Path)
     args = parser.parse_args()
     try:
         if args.command == "render":
@@ -185,6 +208,12 @@ def main() -> None:
         elif args.command == "kustomize-base":
             BASE.write_text(kustomize_base_text())
             print(f"k8s: wrote {BASE.relative_to(ROOT)}", file=sys.stderr)
+        elif args.command == "secrets":
+            written = write_secrets(args.overlay)
+            for path in written:
+                print(f"k8s: wrote {path} (random values, mode 600)", file=sys.stderr)
+            if not written:
+                print(f"k8s: every secret file of {args.overlay} exists; none changed", file=sys.stderr)
         elif args.command == "values-doc":
             VALUES_DOC.write_text(values_doc_text())
             print(f"k8s: wrote {VALUES_DOC.relative_to(ROOT)}", file=sys.stderr)

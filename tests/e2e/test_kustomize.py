@@ -3,12 +3,12 @@ notebook with executor pods, and a clean delete."""
 
 from __future__ import annotations
 
-import secrets
 import shutil
 import time
 
 import pytest
 
+import k8s
 from tests.conftest import ROOT
 from tests.e2e.conftest import kubectl, notebook_job_runs_on_executor_pods, only_kept_claims_are_left, run
 
@@ -27,11 +27,7 @@ def installed(cluster, tmp_path_factory):
         )
     tree = tmp_path_factory.mktemp("kustomize") / "kustomize"
     shutil.copytree(ROOT / "k8s" / "kustomize", tree, ignore=shutil.ignore_patterns("*-secret.env"))
-    (tree / "overlays" / "dev" / "jupyter-secret.env").write_text(f"token={secrets.token_hex(24)}\n")
-    (tree / "overlays" / "dev" / "spark-auth-secret.env").write_text(f"secret={secrets.token_hex(32)}\n")
-    (tree / "overlays" / "dev" / "objectstore-secret.env").write_text(
-        f"access_key_id={secrets.token_hex(10)}\nsecret_access_key={secrets.token_hex(20)}\n"
-    )
+    k8s.write_secrets(tree / "overlays" / "dev")  # as `make k8s-secrets OVERLAY=dev` does for a user
     manifests = run(KUSTOMIZE, "build", str(tree / "overlays" / "dev")).stdout
     kubectl("create", "namespace", NAMESPACE)
     try:

@@ -256,3 +256,28 @@ def test_ray_on_spark_opens_drivers_to_their_executors_only(docs):
     assert peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "executor" and "ports" not in rule
     off = k8s.render(sets=["networkPolicy.rayOnSpark=false"])
     assert "mlrt-ray-on-spark" not in off
+
+
+@pytest.mark.parametrize("overlay", [p.name for p in k8s.overlays()])
+def test_secrets_are_written_for_every_generator_with_random_values_and_never_overwritten(overlay, tmp_path):
+    copy = tmp_path / overlay
+    shutil.copytree(k8s.KUSTOMIZE / "overlays" / overlay, copy, ignore=shutil.ignore_patterns("*-secret.env"))
+    kustomization = yaml.safe_load((copy / "kustomization.yaml").read_text())
+    wanted = {env for gen in kustomization["secretGenerator"] for env in gen["envs"]}
+    written = k8s.write_secrets(copy)
+    assert {p.name for p in written} == wanted, "each secretGenerator env file needs a .env.example"
+    values = []
+    for path in written:
+        assert path.stat().st_mode & 0o777 == 0o600
+        pairs = dict(line.split("=", 1) for line in path.read_text().splitlines())
+        assert pairs and all(pairs.values()) and "CHANGE_ME" not in path.read_text()
+        values += [v for k, v in pairs.items() if k != "username"]
+    assert len(set(values)) == len(values), "every secret value is its own random value"
+    before = {p: p.read_text() for p in written}
+    assert k8s.write_secrets(copy) == []
+    assert {p: p.read_text() for p in written} == before
+
+
+def test_secrets_of_a_directory_without_examples_name_the_fix(tmp_path):
+    with pytest.raises(RuntimeError, match="overlays/dev"):
+        k8s.write_secrets(tmp_path)
