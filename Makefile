@@ -47,7 +47,7 @@ build: bootstrap ## build the images (base -> spark -> ml -> notebook); creates 
 	$(PYTHON) scripts/images.py build
 
 test-images: venv build sbom ## per-image tests, inherited by child images (the SBOMs' too)
-	$(VPY) -m pytest tests/images
+	$(VPY) -m pytest tests/images --durations=15
 
 sbom: venv build ## an SPDX SBOM per image (Debian packages, Python packages, jars) in build/sbom, by syft
 	$(VPY) scripts/sbom.py
@@ -118,7 +118,7 @@ browser: ## Chromium for the browser test (installs Debian's chromium on a bare 
 	@bash scripts/bootstrap-browser.sh
 
 test-cluster: venv browser ## host-side checks of the running cluster (ports, login over HTTP, JupyterLab in Chromium)
-	$(VPY) -m pytest tests/cluster
+	$(VPY) -m pytest tests/cluster --durations=15
 
 # Each stage's time is printed as it ends and again, all together, at the end (CI shows the end of the output).
 # On compose every smoke test runs, those marked `example` included (each proves a notebook's library with
