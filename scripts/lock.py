@@ -1,5 +1,7 @@
 """Generate and check the hash-pinned Python locks of the images (and of the dev tools) from versions.env.
 
+Each image with Python packages of its own lists them, unpinned, in images/<name>/requirements.in (pins come
+from versions.env as <NAME>_VERSION, the name upper-cased with '-' as '_'); the image chain is scripts/images.py's.
 Each image layer installs a cumulative lock (its own packages plus its parents'). All layers are resolved
 together first, then every lower layer is compiled against that resolution as a constraint, so a package has
 the same version in every image: driver and executors run the same Python environment.
@@ -22,52 +24,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+import images
 import versions
 
 ROOT = versions.ROOT
-# Image layers in build order, each with the Python packages it adds (pins come from versions.env as
-# <NAME>_VERSION, the name upper-cased with '-' as '_').
-LAYERS: list[tuple[str, list[str]]] = [
-    ("base", ["pip", "setuptools", "wheel"]),
-    # pyspark[connect]: every image is also a Spark Connect client (grpcio-status, zstandard).
-    ("spark", ["pyspark[connect]", "pandas", "pyarrow", "numpy", "delta-spark", "boto3"]),
-    (
-        "ml",
-        [
-            "tensorflow",
-            "keras",
-            "tf-keras",
-            "tensorboard",
-            "torch",
-            "torchvision",
-            "xgboost",
-            "scikit-learn",
-            # mlflow[auth]: the tracking server's basic-auth app (Flask-WTF).
-            "mlflow[auth]",
-            "hyperopt",
-            "joblibspark",
-            "spark-tensorflow-distributor",
-            "graphframes-py",
-            "mleap",
-            # the modern stack (versions.env says why each)
-            "ray[default]",
-            "optuna",
-            "lightgbm",
-            "transformers",
-            "accelerate",
-            "deepspeed",
-            # Executors unpickle what notebooks send: IPython's own classes included (scikit-learn ships the
-            # driver's warning filters with each joblib task, and IPython adds one for a class of its own).
-            "ipython",
-            # horovod's runtime dependencies (horovod itself is built from source in images/ml)
-            "cloudpickle",
-            "psutil",
-            "pyyaml",
-            "packaging",
-        ],
-    ),
-    ("notebook", ["jupyterlab", "jupyter-server-proxy", "sparkmonitor", "nbclient", "pytest"]),
-]
 # Tools the project itself runs on the host (tests, linters, lock generation).
 DEV_PACKAGES = [
     "pytest",
@@ -109,14 +69,37 @@ def pins_for(packages: list[str], pins: dict[str, str]) -> list[str]:
     return [f"{p}=={pins[version_key(p)]}" for p in packages]
 
 
+def requirements_in(layer: str) -> Path:
+    return ROOT / "images" / layer / "requirements.in"
+
+
+def layers() -> list[str]:
+    """The images with Python packages of their own, in build order (parents first)."""
+    return [name for name in images.IMAGES if requirements_in(name).exists()]
+
+
+def layer_packages(layer: str) -> list[str]:
+    """The package names an image's requirements.in lists (comments and blank lines dropped)."""
+    path = requirements_in(layer)
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    packages = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        name = line.split("#", 1)[0].strip()
+        if not name:
+            continue
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._\-]*(\[[A-Za-z0-9,._\-]+\])?", name):
+            raise SystemExit(
+                f"lock: {shown}:{number}: {name!r} is not a bare package name; versions live in "
+                "versions.env as <NAME>_VERSION"
+            )
+        packages.append(name)
+    return packages
+
+
 def layer_inputs(pins: dict[str, str]) -> dict[str, list[str]]:
-    """Cumulative top-level requirements of each image layer."""
-    result: dict[str, list[str]] = {}
-    acc: list[str] = []
-    for name, packages in LAYERS:
-        acc = acc + pins_for(packages, pins)
-        result[name] = acc
-    return result
+    """Cumulative top-level requirements of each image layer: its parents' packages, then its own."""
+    own = {layer: pins_for(layer_packages(layer), pins) for layer in layers()}
+    return {layer: [req for name in images.with_parents([layer]) for req in own.get(name, [])] for layer in own}
 
 
 def stamp(requirements: list[str]) -> str:
@@ -194,9 +177,9 @@ def check(pins: dict[str, str]) -> None:
 
 def generate(pins: dict[str, str]) -> None:
     inputs = layer_inputs(pins)
-    top = LAYERS[-1][0]
+    *lower, top = layers()
     compile_lock(inputs[top], lock_path(top))
-    for layer, _ in LAYERS[:-1]:
+    for layer in lower:
         compile_lock(inputs[layer], lock_path(layer), constraint=lock_path(top))
     compile_lock(pins_for(DEV_PACKAGES, pins), DEV_LOCK)
 

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+import images
 import lock
 import versions
 from tests.conftest import ROOT
@@ -60,7 +61,7 @@ def test_missing_pin_is_named():
         lock.layer_inputs(pins)
 
 
-@pytest.mark.parametrize("layer", [name for name, _ in lock.LAYERS])
+@pytest.mark.parametrize("layer", lock.layers())
 def test_every_lock_line_is_pinned_with_hashes(layer):
     text = lock.lock_path(layer).read_text()
     entries = re.findall(r"^([A-Za-z0-9_.\-\[\]]+)==(\S+) \\\n((?:\s+--hash=sha256:[0-9a-f]{64}.*\n)+)", text, re.M)
@@ -71,7 +72,7 @@ def test_every_lock_line_is_pinned_with_hashes(layer):
 def test_layer_locks_agree_on_versions():
     """Driver and executors run the same environment: a package has one version across all image locks."""
     seen: dict[str, tuple[str, str]] = {}
-    for layer, _ in lock.LAYERS:
+    for layer in lock.layers():
         for name, version in re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)", lock.lock_path(layer).read_text(), re.M):
             if name in seen:
                 assert seen[name][0] == version, f"{name}: {version} in {layer}, {seen[name][0]} in {seen[name][1]}"
@@ -82,7 +83,7 @@ def test_lower_layer_locks_are_subsets_of_higher_ones():
     def names(layer):
         return set(re.findall(r"^([A-Za-z0-9_.\-]+)==", lock.lock_path(layer).read_text(), re.M))
 
-    layers = [name for name, _ in lock.LAYERS]
+    layers = lock.layers()
     for lower, upper in zip(layers, layers[1:], strict=False):
         assert names(lower) <= names(upper), f"{lower} has packages {upper} lacks"
 
@@ -96,3 +97,17 @@ def test_dockerfile_args_with_versions_have_no_stale_defaults():
                 assert default == pins[key], (
                     f"{dockerfile.relative_to(ROOT)}: ARG {key}={default}, versions.env {pins[key]}"
                 )
+
+
+def test_requirements_in_takes_names_only_and_says_where_versions_go(tmp_path, monkeypatch):
+    path = tmp_path / "requirements.in"
+    monkeypatch.setattr(lock, "requirements_in", lambda layer: path)
+    path.write_text("# comment\nmlflow[auth]  # why\n\nray[default]\n")
+    assert lock.layer_packages("ml") == ["mlflow[auth]", "ray[default]"]
+    path.write_text("pandas==2.3.3\n")
+    with pytest.raises(SystemExit, match=r"requirements.in:1: 'pandas==2.3.3'.*versions.env"):
+        lock.layer_packages("ml")
+
+
+def test_every_python_image_has_its_requirements_in_and_the_chain_is_the_build_chain():
+    assert lock.layers() == [name for name in images.IMAGES if name != "objectstore"]
