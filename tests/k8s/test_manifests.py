@@ -281,3 +281,10 @@ def test_secrets_are_written_for_every_generator_with_random_values_and_never_ov
 def test_secrets_of_a_directory_without_examples_name_the_fix(tmp_path):
     with pytest.raises(RuntimeError, match="overlays/dev"):
         k8s.write_secrets(tmp_path)
+
+
+def test_chart_templates_hold_one_kind_each_in_a_folder_per_component():
+    """Where a change goes: templates/<component>/<kind>.yaml (a release-wide file only at the top)."""
+    for path in sorted((k8s.CHART / "templates").rglob("*.yaml")):
+        kinds = set(re.findall(r"^kind: (\w+)", path.read_text(), re.M))
+        assert len(kinds) == 1, f"{path.relative_to(k8s.CHART)} holds {sorted(kinds)}: one kind per template file"
