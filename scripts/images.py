@@ -51,6 +51,35 @@ def inspect(ref: str, field: str) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
+def run_in(
+    ref: str,
+    *command: str,
+    entrypoint: str | None = None,
+    env: dict[str, str] | None = None,
+    volumes: dict[str, str] | None = None,
+    timeout: int = 300,
+) -> subprocess.CompletedProcess:
+    """Run a command in a fresh, removed container of the image: the one way build, manifest and tests run
+    something in an image. Through the image's entrypoint unless `entrypoint` is given; volumes mount read-only
+    (host path -> container path). Returns the finished process (text stdout/stderr); the caller checks it."""
+    cmd = ["docker", "run", "--rm"]
+    if entrypoint is not None:
+        cmd += ["--entrypoint", entrypoint]
+    for key, value in (env or {}).items():
+        cmd += ["-e", f"{key}={value}"]
+    for host, target in (volumes or {}).items():
+        cmd += ["-v", f"{host}:{target}:ro"]
+    return subprocess.run([*cmd, ref, *command], capture_output=True, text=True, timeout=timeout)
+
+
+def run_python(ref: str, code: str) -> str:
+    """Run Python code in the image (its entrypoint bypassed) and return its stdout; fail with its stderr."""
+    proc = run_in(ref, "-c", code, entrypoint="python")
+    if proc.returncode:
+        raise RuntimeError(f"python in {ref} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    return proc.stdout
+
+
 def ca_bundle() -> Path | None:
     for var in CA_ENV_VARS:
         value = os.environ.get(var)
@@ -110,13 +139,7 @@ def computed_tags(name: str, pins: dict[str, str]) -> list[str]:
     """Extra tags taken from what the built image reports (as docker-stacks' taggers do), e.g.
     mlrt/spark:0.1.0-python3.11-spark4.1.4."""
     image = ref(name, pins)
-    out = subprocess.run(
-        ["docker", "run", "--rm", "--entrypoint", "python", image, "-c", TAG_PROBE],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    return [f"{image}-{out}"]
+    return [f"{image}-{run_python(image, TAG_PROBE).strip()}"]
 
 
 def with_parents(names: list[str]) -> list[str]:

@@ -35,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import images  # noqa: E402
 import k8s_build  # noqa: E402
 import versions  # noqa: E402
-from submit import kubeconfig_path  # noqa: E402
 
 ROOT = versions.ROOT
 STATE = Path(os.environ.get("MLRT_K8S_STATE", "/var/lib/mlrt-k8s"))
@@ -98,7 +97,8 @@ def run(*cmd: str | Path, check: bool = True, capture: bool = True, **kwargs) ->
 
 
 def user_kubeconfig() -> Path | None:
-    path = Path(kubeconfig_path(None))
+    """The kubeconfig kubectl would use: the first file of KUBECONFIG, else ~/.kube/config."""
+    path = Path((os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")).split(":")[0])
     return path if path.is_file() else None
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 
 import images
@@ -33,13 +32,7 @@ print(json.dumps({"os": os_release["PRETTY_NAME"].strip('"'), "python": platform
 
 
 def probe(image: str) -> dict:
-    out = subprocess.run(
-        ["docker", "run", "--rm", "--entrypoint", "python", image, "-c", PROBE],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return json.loads(out)
+    return json.loads(images.run_python(image, PROBE))
 
 
 def render(pins: dict[str, str]) -> str:
@@ -73,12 +66,10 @@ def render(pins: dict[str, str]) -> str:
 
 def objectstore_section(image: str) -> list[str]:
     """What `rclone version` reports in the objectstore image (the S3 server, built from Go modules)."""
-    out = subprocess.run(
-        ["docker", "run", "--rm", "--entrypoint", "rclone", image, "version"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
+    proc = images.run_in(image, "version", entrypoint="rclone")
+    if proc.returncode:
+        raise RuntimeError(f"rclone version in {image} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    out = proc.stdout.splitlines()
     facts = [line.strip("- ").strip() for line in out[1:] if line.strip().startswith("- go/")]
     return ["", "## mlrt/objectstore", "", f"- {out[0].strip()}", *(f"- {fact}" for fact in facts)]
 

@@ -97,9 +97,25 @@ def k8s_client(path: str):
     return api, host
 
 
-def fullname(release: str) -> str:
-    """The chart's fullname of a release (see _helpers.tpl)."""
-    return (release if "mlrt" in release else f"{release}-mlrt")[:40].rstrip("-")
+NAMES_SELECTOR = "app.kubernetes.io/instance={release},app.kubernetes.io/component=names"
+
+
+def release_names(api, namespace: str, release: str) -> dict[str, str]:
+    """The names the release publishes in its names ConfigMap (the chart's templates/names.yaml), found by its
+    labels: the chart defines its objects' names once and this reads them rather than recomputing them."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        found = api.list_namespaced_config_map(namespace, label_selector=NAMES_SELECTOR.format(release=release)).items
+    except ApiException as err:
+        raise BadInput(f"cannot list ConfigMaps in namespace {namespace} ({err.reason}); check your RBAC") from err
+    if len(found) != 1:
+        raise BadInput(
+            f"no mlrt release {release!r} in namespace {namespace} (no ConfigMap labelled "
+            f"{NAMES_SELECTOR.format(release=release)}); install the chart (or its kustomize overlay) or pass "
+            "--release and --namespace"
+        )
+    return found[0].data
 
 
 # Lines of the release's spark-defaults.conf that describe its notebook driver (client mode), not a submission.
@@ -156,15 +172,16 @@ def k8s(app: Path, conf: dict[str, str], app_args: list[str], args: argparse.Nam
             f"namespace {args.namespace!r} does not exist (or is not readable); pass --namespace "
             f"with the namespace of your mlrt release (helm install -n NS)"
         ) from err
-    name = fullname(args.release)
+    names = release_names(api, args.namespace, args.release)
+    name = names["prefix"]
     try:
-        api.read_namespaced_service_account(f"{name}-spark", args.namespace)
-        spark_map = api.read_namespaced_config_map(f"{name}-spark", args.namespace).data
+        api.read_namespaced_service_account(names["serviceAccount"], args.namespace)
+        spark_map = api.read_namespaced_config_map(names["sparkConfigMap"], args.namespace).data
         template, release_defaults = spark_map["executor-pod-template.yaml"], spark_map["spark-defaults.conf"]
     except (ApiException, KeyError, TypeError) as err:
         raise BadInput(
-            f"no mlrt release {args.release!r} in namespace {args.namespace} (service account "
-            f"{name}-spark / ConfigMap {name}-spark); install the chart or pass --release"
+            f"mlrt release {args.release!r} in namespace {args.namespace} is incomplete (service account "
+            f"{names['serviceAccount']} / ConfigMap {names['sparkConfigMap']}); reinstall the chart"
         ) from err
 
     run_id = uuid.uuid4().hex[:8]
@@ -180,9 +197,9 @@ def k8s(app: Path, conf: dict[str, str], app_args: list[str], args: argparse.Nam
     conf = {
         "spark.kubernetes.namespace": args.namespace,
         # The release's auth secret for the driver (its executors get it from the release's defaults).
-        f"spark.kubernetes.driver.secrets.{name}-spark-auth": "/etc/mlrt/spark-auth",
+        f"spark.kubernetes.driver.secrets.{names['sparkAuthSecret']}": "/etc/mlrt/spark-auth",
         "spark.kubernetes.container.image": image,
-        "spark.kubernetes.authenticate.driver.serviceAccountName": f"{name}-spark",
+        "spark.kubernetes.authenticate.driver.serviceAccountName": names["serviceAccount"],
         # Pod Security "restricted" for the driver and its executors, from the release's template.
         "spark.kubernetes.driver.podTemplateFile": "/tmp/mlrt/driver-pod-template.yaml",
         "spark.kubernetes.executor.podTemplateFile": "/tmp/mlrt/pod-template.yaml",
@@ -193,7 +210,7 @@ def k8s(app: Path, conf: dict[str, str], app_args: list[str], args: argparse.Nam
     notebook = f"mlrt/notebook:{version}"
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "pod-template.yaml").write_text(template)
-        (Path(tmp) / "driver-pod-template.yaml").write_text(driver_template(template, app_map, f"{name}-spark-events"))
+        (Path(tmp) / "driver-pod-template.yaml").write_text(driver_template(template, app_map, names["eventLogClaim"]))
         (Path(tmp) / "conf").mkdir()
         (Path(tmp) / "conf" / "spark-defaults.conf").write_text(submission_defaults(release_defaults))
         os.chmod(Path(tmp) / "conf", 0o755)

@@ -31,14 +31,7 @@ def pytest_generate_tests(metafunc):
 
 def run(image: str, *command: str, entrypoint: str | None = None, check: bool = True, **kwargs) -> str:
     """Run a command in a fresh container of the image (through its entrypoint) and return its stdout."""
-    cmd = ["docker", "run", "--rm"]
-    if entrypoint is not None:
-        cmd += ["--entrypoint", entrypoint]
-    for key, value in kwargs.get("env", {}).items():
-        cmd += ["-e", f"{key}={value}"]
-    for host, target in kwargs.get("volumes", {}).items():
-        cmd += ["-v", f"{host}:{target}:ro"]
-    result = subprocess.run(cmd + [image, *command], capture_output=True, text=True, timeout=300)
+    result = images.run_in(image, *command, entrypoint=entrypoint, **kwargs)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed in {image} ({result.returncode}):\n{result.stderr[-2000:]}")
     return result.stdout if check else result
@@ -53,11 +46,7 @@ def inspect(image: str, field: str):
 
 @pytest.fixture(scope="session", autouse=True)
 def images_exist():
-    missing = [
-        ref
-        for ref in (images.ref(n, PINS) for n in images.IMAGES)
-        if subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode != 0
-    ]
+    missing = [ref for ref in (images.ref(n, PINS) for n in images.IMAGES) if images.inspect(ref, "{{.Id}}") is None]
     if missing:
         pytest.fail(f"images not built: {', '.join(missing)}; run `make build`")
 

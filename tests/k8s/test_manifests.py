@@ -288,3 +288,23 @@ def test_chart_templates_hold_one_kind_each_in_a_folder_per_component():
     for path in sorted((k8s.CHART / "templates").rglob("*.yaml")):
         kinds = set(re.findall(r"^kind: (\w+)", path.read_text(), re.M))
         assert len(kinds) == 1, f"{path.relative_to(k8s.CHART)} holds {sorted(kinds)}: one kind per template file"
+
+
+@pytest.mark.parametrize("values", VALUE_SETS, ids=IDS)
+def test_the_published_names_are_the_release_s_objects_and_submit_finds_them(values):
+    import submit
+
+    docs = rendered(values)
+    selector = dict(pair.split("=") for pair in submit.NAMES_SELECTOR.format(release=k8s.RELEASE).split(","))
+    published = [d for d in docs if d["kind"] == "ConfigMap" and selector.items() <= d["metadata"]["labels"].items()]
+    assert len(published) == 1
+    names = published[0]["data"]
+    objects = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    for kind, key in [
+        ("ServiceAccount", "serviceAccount"),
+        ("ConfigMap", "sparkConfigMap"),
+        ("Secret", "sparkAuthSecret"),
+        ("PersistentVolumeClaim", "eventLogClaim"),
+    ]:
+        assert (kind, names[key]) in objects, f"{key}: no {kind} {names[key]}"
+    assert all(name.startswith(names["prefix"]) for _, name in objects if not name.startswith("kube"))

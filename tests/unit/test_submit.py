@@ -62,11 +62,6 @@ def test_default_image_must_be_built(capsys, app, monkeypatch):
     assert code == 2 and "mlrt/ml:not-built-0 is not present" in err and "make build" in err
 
 
-def test_release_fullname_matches_the_chart():
-    assert submit.fullname("mlrt") == "mlrt"
-    assert submit.fullname("team-a") == "team-a-mlrt"
-
-
 def test_submission_keeps_the_release_defaults_but_not_its_notebook_driver():
     release = (
         "spark.authenticate true\n"

@@ -45,6 +45,8 @@ capabilities:
 {{- define "mlrt.sparkAuthSecret" -}}{{ include "mlrt.fullname" . }}-spark-auth{{- end -}}
 {{- define "mlrt.driverService" -}}{{ include "mlrt.fullname" . }}-driver{{- end -}}
 {{- define "mlrt.serviceAccount" -}}{{ include "mlrt.fullname" . }}-spark{{- end -}}
+{{- define "mlrt.sparkConfigMap" -}}{{ include "mlrt.fullname" . }}-spark{{- end -}}
+{{- define "mlrt.eventLogClaim" -}}{{ include "mlrt.fullname" . }}-spark-events{{- end -}}
 
 {{/* A generated value that survives `helm upgrade`: the given one, else the one in the live Secret, else new. */}}
 {{- define "mlrt.keepSecret" -}}
