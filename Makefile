@@ -1,4 +1,4 @@
-# mlrt: the front door. `make up` brings up the local cluster with JupyterLab; `make test` runs every check.
+# mlrt: the front door. `make up` brings up the compose cluster with JupyterLab; `make test` runs every check.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
@@ -9,7 +9,7 @@ VPY := $(VENV)/bin/python
 COMPOSE := docker compose
 SMOKE_ARGS ?=
 
-.PHONY: help bootstrap venv lock lock-check lint unit build test-images manifest manifest-check env up down smoke \
+.PHONY: help bootstrap venv lock lock-check lint unit build test-images runtime-manifest runtime-manifest-check env up down smoke \
 	test-cluster browser test bench clean-volumes sbom k8s-tools k8s-validate k8s-kustomize-base k8s-docs submit \
 	k8s-gomod k8s-up k8s-restart-check k8s-down k8s-status k8s-e2e
 
@@ -52,11 +52,11 @@ test-images: venv build sbom ## per-image tests, inherited by child images (the 
 sbom: venv build ## an SPDX SBOM per image (Debian packages, Python packages, jars) in build/sbom, by syft
 	$(VPY) scripts/sbom.py
 
-manifest: build ## write docs/runtime-manifest.md (every package and jar) by running the built images
-	$(PYTHON) scripts/manifest.py
+runtime-manifest: build ## write docs/runtime-manifest.md (every package and jar) by running the built images
+	$(PYTHON) scripts/runtime_manifest.py
 
-manifest-check: build ## fail when docs/runtime-manifest.md differs from the built images
-	$(PYTHON) scripts/manifest.py --check
+runtime-manifest-check: build ## fail when docs/runtime-manifest.md differs from the built images
+	$(PYTHON) scripts/runtime_manifest.py --check
 
 k8s-tools: ## build helm, kustomize and kubeconform (pinned in versions.env) with go install into .cache/tools
 	@bash scripts/install-go-tools.sh helm kustomize kubeconform
@@ -74,21 +74,21 @@ k8s-secrets: venv ## write a kustomize overlay's missing *-secret.env files with
 k8s-docs: venv ## regenerate docs/kubernetes-values.md from the chart's values schema
 	$(VPY) scripts/k8s.py values-doc
 
-k8s-gomod: ## regenerate k8s/local/go.mod (the local test cluster's wrapper module) from k8s.io/kubernetes's go.mod
+k8s-gomod: ## regenerate k8s/local/go.mod (the Kubernetes test cluster's wrapper module) from k8s.io/kubernetes's go.mod
 	$(PYTHON) scripts/k8s_build.py gomod
 
-k8s-up: venv build ## use the cluster KUBECONFIG points to, else start the local test cluster (builds it from Go modules)
+k8s-up: venv build ## use the cluster KUBECONFIG points to, else start the Kubernetes test cluster (builds it from Go modules)
 	$(VPY) scripts/k8s_cluster.py up
 
-k8s-down: venv ## stop the local test cluster and delete its state (built binaries and imported images are kept)
+k8s-down: venv ## stop the Kubernetes test cluster and delete its state (built binaries and imported images are kept)
 	$(VPY) scripts/k8s_cluster.py down
 
-k8s-restart-check: venv build ## the local test cluster comes back after down: up -> down -> up (left up)
+k8s-restart-check: venv build ## the Kubernetes test cluster comes back after down: up -> down -> up (left up)
 	@# Its binaries are built first, untimed (a cold Go build takes 15 min or more); the test times each start.
 	$(VPY) scripts/k8s_build.py build >/dev/null
 	$(VPY) -m pytest tests/localcluster -v -s
 
-k8s-status: venv ## which local test cluster processes run
+k8s-status: venv ## which Kubernetes test cluster processes run
 	$(VPY) scripts/k8s_cluster.py status
 
 k8s-e2e: venv build k8s-tools ## end-to-end on Kubernetes: helm install, Jupyter, smoke tests, helm test, spark-submit, kustomize
@@ -103,11 +103,11 @@ submit: venv ## spark-submit APP=path.py to TARGET=compose (default) or k8s; CON
 env: ## write .env (image tag; generated Jupyter token, Spark secret, store keys, Connect token, MLflow account)
 	@$(PYTHON) scripts/dotenv.py
 
-up: build env ## build what is missing and start the local cluster with JupyterLab
+up: build env ## build what is missing and start the compose cluster with JupyterLab
 	$(COMPOSE) up -d --wait --remove-orphans
 	@$(PYTHON) scripts/dotenv.py --url
 
-down: ## stop the local cluster (volumes with notebooks and event logs are kept)
+down: ## stop the compose cluster (volumes with notebooks and event logs are kept)
 	-$(COMPOSE) down --remove-orphans
 
 smoke: ## run the smoke tests in the driver (jupyter) container against the running cluster
@@ -131,7 +131,7 @@ test: ## everything: static checks, unit tests, build, image tests, compose and 
 	@times=(); stage() { local s=$$SECONDS; $(MAKE) --no-print-directory "$$@"; local rc=$$?; \
 	    times+=("$$1 $$((SECONDS - s)) s (exit $$rc)"); echo "make test: $${times[-1]}, $$SECONDS s in all"; return $$rc; }; \
 	  report() { echo "make test: stages: $${times[*]/%/;} total $$SECONDS s"; }; \
-	  for target in lint unit k8s-validate test-images manifest-check up; do stage $$target || { report; exit 1; }; done; \
+	  for target in lint unit k8s-validate test-images runtime-manifest-check up; do stage $$target || { report; exit 1; }; done; \
 	  stage smoke SMOKE_ARGS='$(SMOKE_IN_TEST)' && stage test-cluster; \
 	  status=$$?; stage down; [ $$status = 0 ] || { report; exit $$status; }; \
 	  running=$$($(VPY) scripts/k8s_cluster.py status >/dev/null 2>&1 && echo yes); \

@@ -59,7 +59,7 @@ def run_in(
     volumes: dict[str, str] | None = None,
     timeout: int = 300,
 ) -> subprocess.CompletedProcess:
-    """Run a command in a fresh, removed container of the image: the one way build, manifest and tests run
+    """Run a command in a fresh, removed container of the image: the one way build, the runtime manifest and tests run
     something in an image. Through the image's entrypoint unless `entrypoint` is given; volumes mount read-only
     (host path -> container path). Returns the finished process (text stdout/stderr); the caller checks it."""
     cmd = ["docker", "run", "--rm"]

@@ -1,4 +1,4 @@
-"""Build the local test cluster's binaries (k8s/local) from published Go modules.
+"""Build the Kubernetes test cluster's binaries (k8s/local) from published Go modules.
 
 No prebuilt Kubernetes can be downloaded on every machine we support (no registry, no dl.k8s.io), so the
 control plane, kubelet, kube-proxy, kubectl, kubeadm, etcd, CoreDNS and the pause process are built from the
@@ -55,7 +55,7 @@ class BuildError(RuntimeError):
 
 def _go(*args: str, cwd: Path = MODULE_DIR, capture: bool = False) -> str:
     if shutil.which("go") is None:
-        raise BuildError("the Go toolchain is needed to build the local test cluster; install Go >= 1.24")
+        raise BuildError("the Go toolchain is needed to build the Kubernetes test cluster; install Go >= 1.24")
     env = dict(os.environ, CGO_ENABLED="0", GOFLAGS=os.environ.get("GOFLAGS", ""))
     proc = subprocess.run(["go", *args], cwd=cwd, env=env, text=True, capture_output=capture)
     if proc.returncode:

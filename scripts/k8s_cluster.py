@@ -1,9 +1,9 @@
 """A Kubernetes cluster for the end-to-end tests: reuse the one the kubeconfig points to, else run a local one.
 
-  python scripts/k8s_cluster.py up         # print the kubeconfig to use (starting the local cluster if needed)
-  python scripts/k8s_cluster.py down       # stop the local cluster and delete its state (images are kept)
+  python scripts/k8s_cluster.py up         # print the kubeconfig to use (starting the test cluster if needed)
+  python scripts/k8s_cluster.py down       # stop the Kubernetes test cluster and delete its state (images are kept)
   python scripts/k8s_cluster.py status
-  python scripts/k8s_cluster.py volumes    # put released hostPath volumes of the local cluster back in the pool
+  python scripts/k8s_cluster.py volumes    # put released hostPath volumes of the test cluster to the pool
 
 Reuse: when $KUBECONFIG (or ~/.kube/config) names a cluster whose API answers, that cluster is used as is
 (kind, k3d, minikube, a cloud cluster); its nodes must already have the mlrt images under their own names
@@ -119,7 +119,7 @@ def reachable(kubeconfig: Path) -> bool:
 def ensure_root() -> None:
     if os.geteuid() != 0:
         raise ClusterError(
-            "no reachable cluster in KUBECONFIG, and the local test cluster must run as root "
+            "no reachable cluster in KUBECONFIG, and the Kubernetes test cluster must run as root "
             "(it starts containerd and kubelet); re-run as root or point KUBECONFIG at a cluster"
         )
 
@@ -717,7 +717,7 @@ def local_up() -> Path:
         "kube-controller-manager",
     )
     ensure_volumes(bins)
-    log(f"local cluster up in {time.monotonic() - started:.0f} s; KUBECONFIG={KUBECONFIG}")
+    log(f"Kubernetes test cluster up in {time.monotonic() - started:.0f} s; KUBECONFIG={KUBECONFIG}")
     return KUBECONFIG
 
 
@@ -768,7 +768,7 @@ def down() -> None:
     for conf in [*STATE.glob("*.conf"), *STATE.glob("*.yaml")]:
         conf.unlink()
     shutil.rmtree(RUN, ignore_errors=True)
-    log("local cluster stopped and its state deleted (images in its containerd are kept)")
+    log("Kubernetes test cluster stopped and its state deleted (images in its containerd are kept)")
 
 
 def _bins_if_built() -> Path | None:
@@ -795,7 +795,7 @@ def main(argv: list[str] | None = None) -> int:
             print(up())
         elif args.command == "down":
             down()
-        elif args.command == "volumes":  # recycle released volumes of the running local cluster
+        elif args.command == "volumes":  # recycle released volumes of the running Kubernetes test cluster
             ensure_root()
             ensure_volumes(k8s_build.build())
         else:

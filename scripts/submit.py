@@ -79,7 +79,7 @@ def k8s_client(path: str):
     if not Path(path).is_file():
         raise BadInput(
             f"no kubeconfig at {path}; set KUBECONFIG or pass --kubeconfig (make k8s-up creates one "
-            "for the local test cluster)"
+            "for the Kubernetes test cluster)"
         )
     try:
         config.load_kube_config(config_file=path)

@@ -57,7 +57,7 @@ def cluster() -> str:
 
 @pytest.fixture(autouse=True, scope="module")
 def fresh_volumes(cluster):
-    """On the local test cluster, put released hostPath volumes back into the pool before each install."""
+    """On the Kubernetes test cluster, put released hostPath volumes back into the pool before each install."""
     import k8s_cluster
 
     if Path(cluster.split(":")[0]) == k8s_cluster.KUBECONFIG:

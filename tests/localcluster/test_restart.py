@@ -1,4 +1,4 @@
-"""The local test cluster comes back after `down`: up -> down -> up, each start proven by a Ready node.
+"""The Kubernetes test cluster comes back after `down`: up -> down -> up, each start proven by a Ready node.
 
 Runs the real cluster script as `make test` does (root, binaries built by scripts/k8s_build.py). It leaves the
 cluster up, so that the e2e tests that follow reuse it; `make test` stops it at the end (the last `down`).
@@ -51,7 +51,7 @@ def test_the_local_cluster_starts_again_after_down():
     import k8s_cluster
 
     if (given := k8s_cluster.user_kubeconfig()) and given != k8s_cluster.KUBECONFIG and k8s_cluster.reachable(given):
-        pytest.skip(f"KUBECONFIG names a reachable cluster ({given}); the local test cluster is not used")
+        pytest.skip(f"KUBECONFIG names a reachable cluster ({given}); the Kubernetes test cluster is not used")
     first = cluster("up").stdout.strip().splitlines()[-1]
     assert node_ready(first)
     cluster("down")

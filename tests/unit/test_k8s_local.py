@@ -1,4 +1,4 @@
-"""The local test cluster's wrapper module and cluster script (no cluster needed)."""
+"""The Kubernetes test cluster's wrapper module and cluster script (no cluster needed)."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def test_kubeadm_config_names_the_stable_node_address():
 
 @pytest.fixture
 def component_dirs(tmp_path, monkeypatch):
-    """A scratch state/run tree for starting real processes the way the local cluster starts its components."""
+    """A scratch state/run tree for starting real processes as the Kubernetes test cluster starts its parts."""
     for name in ("STATE", "LOGS", "RUN"):
         path = tmp_path / name.lower()
         path.mkdir()
