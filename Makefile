@@ -71,8 +71,9 @@ k8s-kustomize-base: venv k8s-tools ## regenerate k8s/kustomize/base/mlrt.yaml fr
 k8s-secrets: venv ## write a kustomize overlay's missing *-secret.env files with random values (OVERLAY=dev|prod)
 	$(VPY) scripts/k8s.py secrets k8s/kustomize/overlays/$(or $(OVERLAY),dev)
 
-k8s-docs: venv ## regenerate docs/kubernetes-values.md from the chart's values schema
+k8s-docs: venv k8s-tools ## regenerate docs/kubernetes-values.md (values schema) and docs/kubernetes-network-flows.md
 	$(VPY) scripts/k8s.py values-doc
+	$(VPY) scripts/k8s.py flows-doc
 
 k8s-gomod: ## regenerate k8s/local/go.mod (the Kubernetes test cluster's wrapper module) from k8s.io/kubernetes's go.mod
 	$(PYTHON) scripts/k8s_build.py gomod

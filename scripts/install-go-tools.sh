@@ -2,11 +2,12 @@
 # Build the Go tools the project uses, at the versions in versions.env, with `go install` into .cache/tools/bin
 # (skipped when the right version is already there). Thin glue around the Go toolchain.
 #   install-go-tools.sh                  helm, kustomize and kubeconform (make k8s-tools)
-#   install-go-tools.sh rclone ...       the named tools (rclone: the objectstore image's S3 server; syft: SBOMs)
+#   install-go-tools.sh rclone ...       the named tools (rclone: the objectstore image's S3 server; syft: SBOMs;
+#                                        kube-network-policies: NetworkPolicy enforcement in the test cluster)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck disable=SC1091
-source <(grep -E '^((HELM|KUSTOMIZE|KUBECONFORM|RCLONE|SYFT)_VERSION|GO_TOOLCHAIN)=' "$root/versions.env")
+source <(grep -E '^((HELM|KUSTOMIZE|KUBECONFORM|RCLONE|SYFT|KUBE_NETWORK_POLICIES)_VERSION|GO_TOOLCHAIN)=' "$root/versions.env")
 bin="$root/.cache/tools/bin"
 mkdir -p "$bin"
 export GOBIN="$bin" GOFLAGS=-mod=mod CGO_ENABLED=0
@@ -30,6 +31,8 @@ build() {  # name version package [extra ldflags]
   if [ -x "$bin/$1" ] && [ "$(stamp "$1")" = "$2 $ldflags" ]; then return; fi
   echo "install-go-tools: go install -ldflags='$ldflags' $3@$2" >&2
   go install -trimpath -ldflags="$ldflags" "$3@$2"
+  # go install names the binary after the package path's last element (kube-network-policies/cmd: "cmd").
+  if [ "$(basename "$3")" != "$1" ]; then mv -f "$bin/$(basename "$3")" "$bin/$1"; fi
   echo "$2 $ldflags" >"$bin/.$1.version"
 }
 helm_ldflags() {  # what helm's own Makefile stamps into a release: its version, and the Kubernetes version of the
@@ -53,6 +56,10 @@ for tool in "$@"; do
     rclone) build rclone "$RCLONE_VERSION" github.com/rclone/rclone ;;
     # syft reports its own version in every SBOM (creationInfo): stamp it as its release does.
     syft) build syft "$SYFT_VERSION" github.com/anchore/syft/cmd/syft "-X main.version=${SYFT_VERSION#v}" ;;
-    *) echo "install-go-tools: ERROR: unknown tool $tool (known: helm kustomize kubeconform rclone syft)" >&2; exit 64 ;;
+    kube-network-policies)
+      build kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" \
+        sigs.k8s.io/kube-network-policies/cmd ;;
+    *) echo "install-go-tools: ERROR: unknown tool $tool (known: helm kustomize kubeconform rclone syft" \
+         "kube-network-policies)" >&2; exit 64 ;;
   esac
 done

@@ -10,7 +10,8 @@ Reuse: when $KUBECONFIG (or ~/.kube/config) names a cluster whose API answers, t
 (`make build`, then `kind load docker-image` or the like).
 
 Local: a single node on this host, as root, built from Go modules by scripts/k8s_build.py: etcd, kube-apiserver,
-kube-controller-manager, kube-scheduler, kubelet, kube-proxy (iptables) and CoreDNS run as host processes;
+kube-controller-manager, kube-scheduler, kubelet, kube-proxy (iptables), CoreDNS and kube-network-policies (the
+network SIG's NetworkPolicy agent: nftables and nfqueue, built with go install) run as host processes;
 containerd, runc and the CNI plugins (ptp, host-local, portmap, loopback, as kind uses) come from Debian; the
 pause image and the project's images are imported into the node's containerd. kubeadm writes the PKI and
 kubeconfigs. PersistentVolumeClaims are served from a pool of hostPath volumes (storage class `mlrt-local`).
@@ -20,6 +21,7 @@ Everything lives under /var/lib/mlrt-k8s (state, logs) and /run/mlrt-k8s (socket
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import shutil
@@ -72,8 +74,20 @@ COMPONENTS = (
     "kube-scheduler",
     "kubelet",
     "kube-proxy",
+    "kube-network-policies",
     "coredns",
 )
+# NetworkPolicy enforcement (the ptp CNI has none): built by scripts/install-go-tools.sh at
+# KUBE_NETWORK_POLICIES_VERSION; its metrics endpoint doubles as the readiness check. It only knows the in-cluster
+# configuration (a ServiceAccount token at the fixed path below), so it runs in a mount namespace of its own where
+# that path is a bind mount of NETWORK_POLICIES_SA (nothing is mounted on the host's own path).
+NETWORK_POLICIES_BIN = ROOT / ".cache" / "tools" / "bin" / "kube-network-policies"
+NETWORK_POLICIES_METRICS = "127.0.0.1:19080"
+NETWORK_POLICIES_SA = RUN / "kube-network-policies"
+# "enforced", or "unavailable: <why>" when the agent cannot program its nftables rules on this kernel; the e2e
+# NetworkPolicy tests read it and report skipped with the reason rather than pass.
+NETWORK_POLICIES_STATUS = STATE / "network-policy-enforcement"
+IN_CLUSTER_SA = Path("/run/secrets/kubernetes.io/serviceaccount")
 
 
 class ClusterError(RuntimeError):
@@ -183,17 +197,17 @@ apiServer:
 
 
 def write_pki(bins: Path, pins: dict[str, str]) -> None:
-    if (STATE / "kube-proxy.conf").is_file():
-        return
     config = STATE / "kubeadm.yaml"
-    config.write_text(kubeadm_config(pins))
     kubeadm = bins / "kubeadm"
-    run(kubeadm, "init", "phase", "certs", "all", "--config", config)
-    run(kubeadm, "init", "phase", "kubeconfig", "all", "--config", config, "--kubeconfig-dir", STATE)
-    proxy = run(kubeadm, "kubeconfig", "user", "--config", config, "--client-name", "system:kube-proxy").stdout
-    (STATE / "kube-proxy.conf").write_text(proxy)
-    coredns = run(kubeadm, "kubeconfig", "user", "--config", config, "--client-name", "system:coredns").stdout
-    (STATE / "coredns.conf").write_text(coredns)
+    if not (STATE / "kube-proxy.conf").is_file():
+        config.write_text(kubeadm_config(pins))
+        run(kubeadm, "init", "phase", "certs", "all", "--config", config)
+        run(kubeadm, "init", "phase", "kubeconfig", "all", "--config", config, "--kubeconfig-dir", STATE)
+    # A client certificate (and kubeconfig) per host component that is not part of kubeadm's set.
+    for component in ("kube-proxy", "coredns"):
+        if not (STATE / f"{component}.conf").is_file():
+            user = run(kubeadm, "kubeconfig", "user", "--config", config, "--client-name", f"system:{component}")
+            (STATE / f"{component}.conf").write_text(user.stdout)
     for conf in STATE.glob("*.conf"):
         conf.chmod(0o600)
 
@@ -426,6 +440,25 @@ def command_lines(bins: Path) -> dict[str, list[str]]:
         ],
         "kube-proxy": [str(bins / "kube-proxy"), f"--config={STATE / 'kube-proxy.yaml'}"],
         "coredns": [str(bins / "coredns"), "-conf", str(STATE / "Corefile")],
+        # The host's network namespace, a private mount namespace (see NETWORK_POLICIES_SA). No NRI (containerd's
+        # is not configured): pod addresses come from the API server's pod informer.
+        "kube-network-policies": [
+            "env",
+            f"KUBERNETES_SERVICE_HOST={NODE_IP}",
+            "KUBERNETES_SERVICE_PORT=6443",
+            "unshare",
+            "--mount",
+            "--propagation=private",
+            "sh",
+            "-c",
+            'mount --bind "$0" "$1" && shift && exec "$@"',
+            str(NETWORK_POLICIES_SA),
+            str(IN_CLUSTER_SA),
+            str(NETWORK_POLICIES_BIN),
+            f"--hostname-override={NODE_NAME}",
+            f"--metrics-bind-address={NETWORK_POLICIES_METRICS}",
+            "--disable-nri",
+        ],
     }
 
 
@@ -655,7 +688,83 @@ kind: ClusterRoleBinding
 metadata: {name: "system:coredns"}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:coredns"}
 subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:coredns"}]
+---
+# The NetworkPolicy agent reads pods, namespaces and policies (what kind's kube-network-policies DaemonSet gets).
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "system:kube-network-policies"}
+rules:
+  - apiGroups: [""]
+    resources: [pods, namespaces, nodes]
+    verbs: [get, list, watch]
+  - apiGroups: [networking.k8s.io]
+    resources: [networkpolicies]
+    verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "system:kube-network-policies"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:kube-network-policies"}
+subjects: [{kind: ServiceAccount, name: kube-network-policies, namespace: kube-system}]
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: kube-network-policies, namespace: kube-system}
+---
+# Its token (the controller manager fills it in), for the agent's in-cluster configuration.
+apiVersion: v1
+kind: Secret
+metadata:
+  name: kube-network-policies-token
+  namespace: kube-system
+  annotations: {kubernetes.io/service-account.name: kube-network-policies}
+type: kubernetes.io/service-account-token
 """
+
+
+def write_network_policies_credentials(bins: Path) -> None:
+    """The agent's in-cluster files: its ServiceAccount token (once the controller manager has issued it), the
+    cluster CA and the namespace; mode 600/700, root only."""
+    token = ""
+
+    def issued() -> bool:
+        nonlocal token
+        out = kubectl(bins, "-n", "kube-system", "get", "secret", "kube-network-policies-token", "-o",
+                      "jsonpath={.data.token}", check=False).stdout  # fmt: skip
+        token = out.strip()
+        return bool(token)
+
+    wait_for("the NetworkPolicy agent's token", issued, 60, "kube-controller-manager")
+    NETWORK_POLICIES_SA.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (NETWORK_POLICIES_SA / "token").write_bytes(base64.b64decode(token))
+    (NETWORK_POLICIES_SA / "ca.crt").write_bytes((PKI / "ca.crt").read_bytes())
+    (NETWORK_POLICIES_SA / "namespace").write_text("kube-system")
+    for path in NETWORK_POLICIES_SA.iterdir():
+        path.chmod(0o600)
+    IN_CLUSTER_SA.mkdir(parents=True, exist_ok=True)  # the mount point (empty on the host)
+
+
+def check_network_policy_enforcement(timeout: float = 30) -> str:
+    """Whether the agent programmed its nftables rules: its first sync either logs an error (e.g. a kernel whose
+    nf_tables lacks an expression it uses answers ENOENT) or not. Written to NETWORK_POLICIES_STATUS."""
+    deadline = time.monotonic() + timeout
+    status = "unavailable: the agent did not sync its nftables rules within 30 s"
+    while time.monotonic() < deadline:
+        text = (LOGS / "kube-network-policies.log").read_text(errors="replace")
+        last_run = text[text.rfind('"called"') :]
+        if '"syncing nftables rules" error=' in last_run:
+            error = last_run.split('"syncing nftables rules" error=', 1)[1].strip().splitlines()
+            detail = next((line.strip() for line in error if line.strip() not in ("", "<", ">")), "")
+            kernel = os.uname().release
+            status = f"unavailable: kube-network-policies cannot program nftables on kernel {kernel} ({detail})"
+            break
+        if "Syncing nftables rules" in last_run and time.monotonic() > deadline - timeout + 10:
+            status = "enforced"
+            break
+        time.sleep(1)
+    NETWORK_POLICIES_STATUS.write_text(status + "\n")
+    log(f"NetworkPolicy enforcement: {status}")
+    return status
 
 
 # --- commands ---------------------------------------------------------------------------------------------
@@ -667,7 +776,8 @@ def local_up() -> Path:
     pins = versions.load()
     started = time.monotonic()
     bins = k8s_build.build()
-    log(f"binaries in {bins} ({time.monotonic() - started:.0f} s)")
+    run("bash", ROOT / "scripts" / "install-go-tools.sh", "kube-network-policies", capture=False, stdout=sys.stderr)
+    log(f"binaries in {bins} and {NETWORK_POLICIES_BIN.parent} ({time.monotonic() - started:.0f} s)")
     if (STATE / "etcd").exists() and not any(pid_of(name) for name in COMPONENTS):
         # Left by a cluster whose processes were killed (a reboot, an ended session): start afresh, as after
         # `down`, so that no half-finished test state comes back.
@@ -693,6 +803,8 @@ def local_up() -> Path:
         start(name, commands[name])
     run(bins / "kubectl", f"--kubeconfig={STATE / 'super-admin.conf'}", "apply", "-f", "-", input=BOOTSTRAP_RBAC)
     start("coredns", commands["coredns"])
+    write_network_policies_credentials(bins)
+    start("kube-network-policies", commands["kube-network-policies"])
     wait_for(
         "node Ready",
         lambda: (
@@ -716,6 +828,13 @@ def local_up() -> Path:
         60,
         "kube-controller-manager",
     )
+    wait_for(
+        "NetworkPolicy agent",
+        lambda: urllib.request.urlopen(f"http://{NETWORK_POLICIES_METRICS}/metrics", timeout=3).status == 200,
+        60,
+        "kube-network-policies",
+    )
+    check_network_policy_enforcement()
     ensure_volumes(bins)
     log(f"Kubernetes test cluster up in {time.monotonic() - started:.0f} s; KUBECONFIG={KUBECONFIG}")
     return KUBECONFIG
@@ -765,9 +884,15 @@ def down() -> None:
         run("ip", "netns", "delete", netns.name, check=False)
     for path in ("etcd", "kubelet", "volumes", "pki", "cni"):
         shutil.rmtree(STATE / path, ignore_errors=True)
+    NETWORK_POLICIES_STATUS.unlink(missing_ok=True)
     for conf in [*STATE.glob("*.conf"), *STATE.glob("*.yaml")]:
         conf.unlink()
     shutil.rmtree(RUN, ignore_errors=True)
+    for mount_point in (IN_CLUSTER_SA, IN_CLUSTER_SA.parent):  # the agent's mount point, if left empty
+        try:
+            mount_point.rmdir()
+        except OSError:
+            pass
     log("Kubernetes test cluster stopped and its state deleted (images in its containerd are kept)")
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+import versions
 from tests.conftest import ROOT
 
 HELM = os.environ.get("MLRT_HELM") or shutil.which("helm") or str(ROOT / ".cache/tools/bin/helm")
@@ -71,6 +72,29 @@ def namespace(cluster):
     kubectl("label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted")
     yield name
     kubectl("delete", "namespace", name, "--wait=true", "--timeout=180s", check=False, timeout=240)
+
+
+@pytest.fixture(scope="session")
+def enforced(cluster):
+    """NetworkPolicy tests need a cluster that enforces policies. The Kubernetes test cluster records whether its
+    agent could program the kernel; without enforcement they report skipped with that reason, never passed."""
+    import k8s_cluster
+
+    if Path(cluster.split(":")[0]) == k8s_cluster.KUBECONFIG:
+        status = k8s_cluster.NETWORK_POLICIES_STATUS
+        state = status.read_text().strip() if status.is_file() else "unavailable: no enforcement status recorded"
+        if state != "enforced":
+            pytest.skip(f"NetworkPolicy is not enforced on the Kubernetes test cluster: {state}")
+
+
+@pytest.fixture(scope="module")
+def namespace_outside(cluster):
+    """A second namespace: pods in it are not the release's neighbours."""
+    name = f"mlrt-e2e-outside-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", name)
+    kubectl("label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted")
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 def free_port() -> int:
@@ -166,3 +190,67 @@ print("SUM", sum(v for _, v in hosts))
 print("HOSTS", ",".join(sorted({h for h, _ in hosts})))
 spark.stop()
 """
+
+
+# --- network probes: a pod that tries TCP connections, for the NetworkPolicy tests ------------------------------
+
+PROBE_TIMEOUT = 3  # seconds a refused (dropped) connection costs
+PROBE = f"""
+import json, socket, sys
+from concurrent.futures import ThreadPoolExecutor
+def attempt(target):
+    host, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout={PROBE_TIMEOUT}).close()
+        return "open"
+    except socket.timeout:
+        return "timeout"
+    except OSError as err:
+        return type(err).__name__
+with ThreadPoolExecutor(16) as pool:
+    print(json.dumps(dict(zip(sys.argv[1:], pool.map(attempt, sys.argv[1:])))))
+"""
+
+
+def probe_pod_manifest(namespace: str, name: str, labels: dict[str, str], serve: int | None = None) -> str:
+    """A pod of the spark image (Python, non-root, Pod Security "restricted") that sleeps, or serves HTTP on
+    `serve`; the NetworkPolicies see it by its labels alone."""
+    image = f"mlrt/spark:{versions.load()['MLRT_VERSION']}"
+    command = ["python", "-m", "http.server", str(serve)] if serve else ["sleep", "infinity"]
+    return json.dumps({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {
+            "terminationGracePeriodSeconds": 0,
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 185, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{
+                "name": "probe", "image": image, "imagePullPolicy": "IfNotPresent", "command": command,
+                "workingDir": "/tmp",
+                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}},
+            }],
+        },
+    })  # fmt: skip
+
+
+@contextmanager
+def probe_pods(*pods: tuple[str, str, dict[str, str]], serve: int | None = None):
+    """Start pods (namespace, name, labels), wait until they run, delete them afterwards; yields their IPs."""
+    try:
+        for namespace, name, labels in pods:
+            kubectl("apply", "-f", "-", stdin=probe_pod_manifest(namespace, name, labels, serve))
+        ips = []
+        for namespace, name, _ in pods:
+            kubectl("-n", namespace, "wait", "--for=condition=Ready", f"pod/{name}", "--timeout=180s", timeout=200)
+            ips.append(kjson("-n", namespace, "get", "pod", name)["status"]["podIP"])
+        yield ips
+    finally:
+        for namespace, name, _ in pods:
+            kubectl("-n", namespace, "delete", "pod", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+def reach(namespace: str, pod: str, *targets: str) -> dict[str, str]:
+    """Try a TCP connection from the pod to each host:port at once: "open", "timeout" (dropped, as a
+    NetworkPolicy drops), or the error's name (e.g. ConnectionRefusedError: reached, nothing listening)."""
+    out = kubectl("-n", namespace, "exec", pod, "--", "python", "-c", PROBE, *targets, timeout=60).stdout
+    return json.loads(out.strip().splitlines()[-1])

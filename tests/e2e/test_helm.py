@@ -4,6 +4,7 @@ barrier job losing one, the JupyterLab pod deleted), and uninstall and reinstall
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -26,6 +27,8 @@ from tests.e2e.conftest import (
     notebook_job_runs_on_executor_pods,
     only_kept_claims_are_left,
     port_forward,
+    probe_pods,
+    reach,
     run,
     secret_value,
 )
@@ -339,6 +342,94 @@ def test_a_barrier_job_that_loses_an_executor_ends_in_bounded_time(release):
     else:
         # Spark's own reason (the Py4J error's first line says only which call failed)
         assert any(word in outcome[0].lower() for word in ("barrier", "executor", "lost")), outcome
+
+
+# --- NetworkPolicy, live: enforced on the Kubernetes test cluster (kube-network-policies; test_enforcement.py
+# shows it first). Allowed flows are the ones the tests above used (executors <-> driver, driver -> API server,
+# DNS, MLflow, the object store, the history server, helm test); here, who else gets in. "reached": a TCP
+# connection was answered (accepted, or refused by a port nothing listens on); "dropped": the policy dropped it.
+
+RELEASE_LABELS = {"app.kubernetes.io/name": "mlrt", "app.kubernetes.io/instance": RELEASE}
+EXECUTOR_LABELS = {**RELEASE_LABELS, "app.kubernetes.io/component": "executor"}
+PEER_LABELS = {"mlrt-e2e/peer": "allowed"}
+
+
+def targets(namespace: str) -> dict[str, str]:
+    svc = f"{namespace}.svc"
+    return {
+        "jupyterlab": f"{FULLNAME}-jupyter.{svc}:8888",
+        "spark-ui": f"{FULLNAME}-driver.{svc}:4040",
+        "driver-rpc": f"{FULLNAME}-driver.{svc}:7078",
+        "block-manager": f"{FULLNAME}-driver.{svc}:7079",
+        "mlflow": f"{FULLNAME}-mlflow.{svc}:5000",
+        "history": f"{FULLNAME}-history.{svc}:18080",
+        "object-store": f"{FULLNAME}-objectstore.{svc}:8333",
+        "spark-connect": f"{FULLNAME}-connect.{svc}:15002",
+    }
+
+
+def expect_flows(release: str, namespace: str, pod: str, expected: dict[str, str], wait: float = 30) -> None:
+    """Probe every expected flow from the pod until all outcomes match (a policy change takes the agent a few
+    seconds), then assert them: a table of what differs."""
+    addresses = {name: targets(release)[name] for name in expected}
+    deadline = time.monotonic() + wait
+    while True:
+        raw = reach(namespace, pod, *addresses.values())
+        seen = {name: "dropped" if raw[address] == "timeout" else "reached" for name, address in addresses.items()}
+        if seen == expected or time.monotonic() > deadline:
+            break
+    wrong = {name: f"expected {want}, got {seen[name]} ({raw[addresses[name]]})" for name, want in expected.items()
+             if seen[name] != want}  # fmt: skip
+    print(f"flows from {namespace}/{pod}: {seen}", file=sys.stderr)
+    assert not wrong, f"from {namespace}/{pod}: {wrong}"
+
+
+ALL_DROPPED = dict.fromkeys(targets("x"), "dropped")
+# networkPolicy.ingressFrom: [] (the default): JupyterLab, the Spark UI, MLflow, the history server and Spark
+# Connect are open to any pod of the release's namespace; Spark's RPC ports and the object store are not.
+UI_PORTS = ("jupyterlab", "spark-ui", "mlflow", "history", "spark-connect")
+
+
+def test_network_policies_keep_pods_of_other_namespaces_out(release, namespace_outside, enforced):
+    with probe_pods((namespace_outside, "outsider", {})):
+        expect_flows(release, namespace_outside, "outsider", ALL_DROPPED)
+
+
+def test_network_policies_let_the_namespace_reach_the_uis_but_not_spark_rpc_or_the_object_store(release, enforced):
+    with probe_pods((release, "neighbour", {})):
+        expected = {**ALL_DROPPED, **dict.fromkeys(UI_PORTS, "reached")}
+        expect_flows(release, release, "neighbour", expected)
+
+
+def test_network_policies_let_executors_reach_their_driver_mlflow_and_the_store_only(release, enforced):
+    with probe_pods((release, "executor-probe", EXECUTOR_LABELS)):
+        expected = {
+            # rayOnSpark (the default): executors may reach their driver on any port (the Ray head's ports)
+            **dict.fromkeys(("jupyterlab", "spark-ui", "driver-rpc", "block-manager"), "reached"),
+            "mlflow": "reached",
+            "object-store": "reached",
+            "history": "dropped",
+        }
+        expect_flows(release, release, "executor-probe", expected)
+
+
+def test_ingress_from_opens_the_uis_to_exactly_the_peers_it_names(release, enforced):
+    """networkPolicy.ingressFrom set (and rayOnSpark off): the UIs admit the named peers only; executors keep
+    Spark's two ports on the driver and lose JupyterLab's. Rolled back afterwards."""
+    peers = json.dumps([{"podSelector": {"matchLabels": PEER_LABELS}}])
+    run(HELM, "upgrade", RELEASE, str(CHART), "-n", release, "--reuse-values",
+        "--set", "networkPolicy.rayOnSpark=false", "--set-json", f"networkPolicy.ingressFrom={peers}",
+        "--wait", "--timeout", "5m", timeout=400)  # fmt: skip
+    try:
+        pods = [(release, "peer", PEER_LABELS), (release, "stranger", {}), (release, "executor-probe", EXECUTOR_LABELS)]
+        with probe_pods(*pods):
+            expect_flows(release, release, "peer", {**ALL_DROPPED, **dict.fromkeys(UI_PORTS, "reached")})
+            expect_flows(release, release, "stranger", ALL_DROPPED)
+            expected = {"jupyterlab": "dropped", "spark-ui": "dropped", "driver-rpc": "reached",
+                        "block-manager": "reached", "mlflow": "reached"}  # fmt: skip
+            expect_flows(release, release, "executor-probe", expected)
+    finally:
+        run(HELM, "rollback", RELEASE, "-n", release, "--wait", "--timeout", "5m", timeout=400)
 
 
 def test_the_jupyterlab_pod_comes_back_with_its_workspace(release):

@@ -235,6 +235,10 @@ def test_values_reference_is_current():
     assert k8s.VALUES_DOC.read_text() == k8s.values_doc_text(), "run `make k8s-docs`"
 
 
+def test_network_flows_doc_is_current():
+    assert k8s.FLOWS_DOC.read_text() == k8s.flows_doc_text(), "run `make k8s-docs`"
+
+
 def test_jupyter_proxies_the_releases_history_server_and_mlflow(docs):
     """The notebook's proxied UIs point at this release's services (and only at enabled ones)."""
     jupyter = next(d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"].endswith("-jupyter"))

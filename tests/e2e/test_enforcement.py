@@ -1,0 +1,55 @@
+"""The cluster enforces NetworkPolicy (on the Kubernetes test cluster: kube-network-policies), shown before the
+chart's own policies are relied on: a server reachable from another namespace stops being reachable once a
+deny-all policy selects it, and is reachable again when the policy goes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from tests.e2e.conftest import kubectl, probe_pods, reach
+
+DENY_ALL = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "deny-all"},
+    "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+}
+
+
+@pytest.fixture(scope="module")
+def namespaces(cluster, enforced):
+    names = [f"mlrt-np-{role}-{uuid.uuid4().hex[:6]}" for role in ("server", "client")]
+    for name in names:
+        kubectl("create", "namespace", name)
+        kubectl("label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted")
+    yield names
+    for name in names:
+        kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def test_a_deny_all_policy_blocks_a_pod_from_another_namespace_and_lifting_it_restores_access(namespaces):
+    server_ns, client_ns = namespaces
+    with probe_pods((server_ns, "server", {"app": "server"}), serve=8080):
+        with probe_pods((client_ns, "client", {"app": "client"})):
+            target = f"server-{uuid.uuid4().hex[:4]}"
+            kubectl("-n", server_ns, "expose", "pod", "server", "--port=8080", f"--name={target}")
+            address = f"{target}.{server_ns}.svc:8080"
+            assert reach(client_ns, "client", address) == {address: "open"}, "no policy: the server must answer"
+            kubectl("-n", server_ns, "apply", "-f", "-", stdin=json.dumps(DENY_ALL))
+            outcome = wait_for_outcome(client_ns, address, "timeout")
+            assert outcome == "timeout", f"a deny-all policy selects the server, yet the client got {outcome!r}"
+            kubectl("-n", server_ns, "delete", "networkpolicy", "deny-all")
+            assert wait_for_outcome(client_ns, address, "open") == "open", "the policy is gone: access comes back"
+
+
+def wait_for_outcome(namespace: str, address: str, wanted: str, tries: int = 10) -> str:
+    """The agent applies a policy change within seconds of the API server's: probe until it shows (or give up)."""
+    outcome = ""
+    for _ in range(tries):
+        outcome = reach(namespace, "client", address)[address]
+        if outcome == wanted:
+            break
+    return outcome
