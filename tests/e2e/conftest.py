@@ -65,13 +65,23 @@ def fresh_volumes(cluster):
         run(sys.executable, str(ROOT / "scripts" / "k8s_cluster.py"), "volumes")
 
 
-@pytest.fixture(scope="module")
-def namespace(cluster):
-    name = f"mlrt-e2e-{uuid.uuid4().hex[:6]}"
+@contextmanager
+def scratch_namespace(prefix: str, wait_on_delete: bool = True):
+    """A fresh namespace under Pod Security "restricted", deleted afterwards."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     kubectl("create", "namespace", name)
     kubectl("label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted")
-    yield name
-    kubectl("delete", "namespace", name, "--wait=true", "--timeout=180s", check=False, timeout=240)
+    try:
+        yield name
+    finally:
+        wait = ["--wait=true", "--timeout=180s"] if wait_on_delete else ["--wait=false"]
+        kubectl("delete", "namespace", name, *wait, check=False, timeout=240)
+
+
+@pytest.fixture(scope="module")
+def namespace(cluster):
+    with scratch_namespace("mlrt-e2e") as name:
+        yield name
 
 
 @pytest.fixture(scope="session")
@@ -90,11 +100,8 @@ def enforced(cluster):
 @pytest.fixture(scope="module")
 def namespace_outside(cluster):
     """A second namespace: pods in it are not the release's neighbours."""
-    name = f"mlrt-e2e-outside-{uuid.uuid4().hex[:6]}"
-    kubectl("create", "namespace", name)
-    kubectl("label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted")
-    yield name
-    kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with scratch_namespace("mlrt-e2e-outside", wait_on_delete=False) as name:
+        yield name
 
 
 def free_port() -> int:

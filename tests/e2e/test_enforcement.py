@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.conftest import kubectl, probe_pods, reach
+from tests.e2e.conftest import kubectl, probe_pods, reach, scratch_namespace
 
 DENY_ALL = {
     "apiVersion": "networking.k8s.io/v1",
@@ -21,13 +21,8 @@ DENY_ALL = {
 
 @pytest.fixture(scope="module")
 def namespaces(cluster, enforced):
-    names = [f"mlrt-np-{role}-{uuid.uuid4().hex[:6]}" for role in ("server", "client")]
-    for name in names:
-        kubectl("create", "namespace", name)
-        kubectl("label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted")
-    yield names
-    for name in names:
-        kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with scratch_namespace("mlrt-np-server", False) as server, scratch_namespace("mlrt-np-client", False) as client:
+        yield server, client
 
 
 def test_a_deny_all_policy_blocks_a_pod_from_another_namespace_and_lifting_it_restores_access(namespaces):
