@@ -85,8 +85,9 @@ k8s-down: venv ## stop the Kubernetes test cluster and delete its state (built b
 	$(VPY) scripts/k8s_cluster.py down
 
 k8s-restart-check: venv build ## the Kubernetes test cluster comes back after down: up -> down -> up (left up)
-	@# Its binaries are built first, untimed (a cold Go build takes 15 min or more); the test times each start.
+	@# Its binaries (and the NetworkPolicy agent) are built first, untimed (a cold Go build takes 15 min or more); the test times each start.
 	$(VPY) scripts/k8s_build.py build >/dev/null
+	@bash scripts/install-go-tools.sh kube-network-policies
 	$(VPY) -m pytest tests/localcluster -v -s
 
 k8s-status: venv ## which Kubernetes test cluster processes run
