@@ -888,7 +888,7 @@ def down() -> None:
     for conf in [*STATE.glob("*.conf"), *STATE.glob("*.yaml")]:
         conf.unlink()
     shutil.rmtree(RUN, ignore_errors=True)
-    for mount_point in (IN_CLUSTER_SA, IN_CLUSTER_SA.parent):  # the agent's mount point, if left empty
+    for mount_point in (IN_CLUSTER_SA, IN_CLUSTER_SA.parent, IN_CLUSTER_SA.parent.parent):  # if left empty
         try:
             mount_point.rmdir()
         except OSError:
