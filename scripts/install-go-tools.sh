@@ -31,8 +31,9 @@ build() {  # name version package [extra ldflags]
   if [ -x "$bin/$1" ] && [ "$(stamp "$1")" = "$2 $ldflags" ]; then return; fi
   echo "install-go-tools: go install -ldflags='$ldflags' $3@$2" >&2
   go install -trimpath -ldflags="$ldflags" "$3@$2"
-  # go install names the binary after the package path's last element (kube-network-policies/cmd: "cmd").
-  if [ "$(basename "$3")" != "$1" ]; then mv -f "$bin/$(basename "$3")" "$bin/$1"; fi
+  # go install names the binary after the package path's last element, less a /vN suffix (kube-network-policies/cmd:
+  # "cmd"; kustomize/v5: "kustomize").
+  if [ "$(basename "$3")" != "$1" ] && [ -e "$bin/$(basename "$3")" ]; then mv -f "$bin/$(basename "$3")" "$bin/$1"; fi
   echo "$2 $ldflags" >"$bin/.$1.version"
 }
 helm_ldflags() {  # what helm's own Makefile stamps into a release: its version, and the Kubernetes version of the
