@@ -72,12 +72,18 @@ def run_in(
     return subprocess.run([*cmd, ref, *command], capture_output=True, text=True, timeout=timeout)
 
 
-def run_python(ref: str, code: str) -> str:
-    """Run Python code in the image (its entrypoint bypassed) and return its stdout; fail with its stderr."""
-    proc = run_in(ref, "-c", code, entrypoint="python")
+def output_of(ref: str, *command: str, entrypoint: str | None = None) -> str:
+    """run_in, for a command that must succeed: its stdout, or a RuntimeError with its stderr."""
+    proc = run_in(ref, *command, entrypoint=entrypoint)
     if proc.returncode:
-        raise RuntimeError(f"python in {ref} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+        shown = " ".join([entrypoint or "", *command]).strip()
+        raise RuntimeError(f"`{shown}` in {ref} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     return proc.stdout
+
+
+def run_python(ref: str, code: str) -> str:
+    """Run Python code in the image (its entrypoint bypassed) and return its stdout."""
+    return output_of(ref, "-c", code, entrypoint="python")
 
 
 def ca_bundle() -> Path | None:
