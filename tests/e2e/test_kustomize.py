@@ -3,32 +3,25 @@ notebook with executor pods, and a clean delete."""
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
 
 import k8s
-from tests.conftest import ROOT
-from tests.e2e.conftest import kubectl, notebook_job_runs_on_executor_pods, only_kept_claims_are_left, run
-
-KUSTOMIZE = shutil.which("kustomize") or str(ROOT / ".cache/tools/bin/kustomize")
-
+from tests.e2e.conftest import kubectl, notebook_job_runs_on_executor_pods, only_kept_claims_are_left
 
 NAMESPACE = "mlrt"  # the base is the chart rendered for namespace mlrt (Spark's driver host names it)
 
 
 @pytest.fixture(scope="module")
-def installed(cluster, tmp_path_factory):
+def installed(cluster):
     if kubectl("get", "namespace", NAMESPACE, check=False).returncode == 0:
         pytest.fail(
             f"namespace {NAMESPACE} already exists on this cluster; the kustomize e2e installs the dev "
             "overlay there as a user would: delete it or run against another cluster"
         )
-    tree = tmp_path_factory.mktemp("kustomize") / "kustomize"
-    shutil.copytree(ROOT / "k8s" / "kustomize", tree, ignore=shutil.ignore_patterns("*-secret.env"))
-    k8s.write_secrets(tree / "overlays" / "dev")  # as `make k8s-secrets OVERLAY=dev` does for a user
-    manifests = run(KUSTOMIZE, "build", str(tree / "overlays" / "dev")).stdout
+    # A scratch copy of the overlay with fresh random secrets, as `make k8s-secrets OVERLAY=dev` writes for a user.
+    manifests = k8s.kustomize_build(k8s.KUSTOMIZE / "overlays" / "dev")
     kubectl("create", "namespace", NAMESPACE)
     try:
         kubectl("label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted")
