@@ -261,3 +261,12 @@ def reach(namespace: str, pod: str, *targets: str) -> dict[str, str]:
     NetworkPolicy drops), or the error's name (e.g. ConnectionRefusedError: reached, nothing listening)."""
     out = kubectl("-n", namespace, "exec", pod, "--", "python", "-c", PROBE, *targets, timeout=60).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def reach_until(namespace: str, pod: str, targets: list[str], done, wait: float = 30) -> dict[str, str]:
+    """`reach` again until `done(outcomes)` holds or `wait` seconds pass (the policy agent applies a change a few
+    seconds after the API server has it); returns the last outcomes, for the caller to assert."""
+    deadline = time.monotonic() + wait
+    while not done(outcomes := reach(namespace, pod, *targets)) and time.monotonic() < deadline:
+        time.sleep(1)
+    return outcomes

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.conftest import kubectl, probe_pods, reach, scratch_namespace
+from tests.e2e.conftest import kubectl, probe_pods, reach, reach_until, scratch_namespace
 
 DENY_ALL = {
     "apiVersion": "networking.k8s.io/v1",
@@ -34,17 +34,8 @@ def test_a_deny_all_policy_blocks_a_pod_from_another_namespace_and_lifting_it_re
             address = f"{target}.{server_ns}.svc:8080"
             assert reach(client_ns, "client", address) == {address: "open"}, "no policy: the server must answer"
             kubectl("-n", server_ns, "apply", "-f", "-", stdin=json.dumps(DENY_ALL))
-            outcome = wait_for_outcome(client_ns, address, "timeout")
+            outcome = reach_until(client_ns, "client", [address], lambda seen: seen[address] == "timeout")[address]
             assert outcome == "timeout", f"a deny-all policy selects the server, yet the client got {outcome!r}"
             kubectl("-n", server_ns, "delete", "networkpolicy", "deny-all")
-            assert wait_for_outcome(client_ns, address, "open") == "open", "the policy is gone: access comes back"
-
-
-def wait_for_outcome(namespace: str, address: str, wanted: str, tries: int = 10) -> str:
-    """The agent applies a policy change within seconds of the API server's: probe until it shows (or give up)."""
-    outcome = ""
-    for _ in range(tries):
-        outcome = reach(namespace, "client", address)[address]
-        if outcome == wanted:
-            break
-    return outcome
+            outcome = reach_until(client_ns, "client", [address], lambda seen: seen[address] == "open")[address]
+            assert outcome == "open", f"the policy is gone: access comes back, yet the client got {outcome!r}"

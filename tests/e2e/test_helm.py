@@ -28,7 +28,7 @@ from tests.e2e.conftest import (
     only_kept_claims_are_left,
     port_forward,
     probe_pods,
-    reach,
+    reach_until,
     run,
     secret_value,
 )
@@ -354,37 +354,36 @@ EXECUTOR_LABELS = {**RELEASE_LABELS, "app.kubernetes.io/component": "executor"}
 PEER_LABELS = {"mlrt-e2e/peer": "allowed"}
 
 
-def targets(namespace: str) -> dict[str, str]:
-    svc = f"{namespace}.svc"
-    return {
-        "jupyterlab": f"{FULLNAME}-jupyter.{svc}:8888",
-        "spark-ui": f"{FULLNAME}-driver.{svc}:4040",
-        "driver-rpc": f"{FULLNAME}-driver.{svc}:7078",
-        "block-manager": f"{FULLNAME}-driver.{svc}:7079",
-        "mlflow": f"{FULLNAME}-mlflow.{svc}:5000",
-        "history": f"{FULLNAME}-history.{svc}:18080",
-        "object-store": f"{FULLNAME}-objectstore.{svc}:8333",
-        "spark-connect": f"{FULLNAME}-connect.{svc}:15002",
-    }
+# What the probes try: name -> (the release's Service, port). The driver's Service is headless: its pod's ports.
+ENDPOINTS = {
+    "jupyterlab": ("jupyter", 8888),
+    "spark-ui": ("driver", 4040),
+    "driver-rpc": ("driver", 7078),
+    "block-manager": ("driver", 7079),
+    "mlflow": ("mlflow", 5000),
+    "history": ("history", 18080),
+    "object-store": ("objectstore", 8333),
+    "spark-connect": ("connect", 15002),
+}
+ALL_DROPPED = dict.fromkeys(ENDPOINTS, "dropped")
 
 
-def expect_flows(release: str, namespace: str, pod: str, expected: dict[str, str], wait: float = 30) -> None:
+def expect_flows(release: str, namespace: str, pod: str, expected: dict[str, str]) -> None:
     """Probe every expected flow from the pod until all outcomes match (a policy change takes the agent a few
     seconds), then assert them: a table of what differs."""
-    addresses = {name: targets(release)[name] for name in expected}
-    deadline = time.monotonic() + wait
-    while True:
-        raw = reach(namespace, pod, *addresses.values())
-        seen = {name: "dropped" if raw[address] == "timeout" else "reached" for name, address in addresses.items()}
-        if seen == expected or time.monotonic() > deadline:
-            break
+    addresses = {name: f"{FULLNAME}-{ENDPOINTS[name][0]}.{release}.svc:{ENDPOINTS[name][1]}" for name in expected}
+
+    def classify(raw: dict[str, str]) -> dict[str, str]:
+        return {name: "dropped" if raw[address] == "timeout" else "reached" for name, address in addresses.items()}
+
+    raw = reach_until(namespace, pod, list(addresses.values()), lambda outcomes: classify(outcomes) == expected)
+    seen = classify(raw)
     wrong = {name: f"expected {want}, got {seen[name]} ({raw[addresses[name]]})" for name, want in expected.items()
              if seen[name] != want}  # fmt: skip
     print(f"flows from {namespace}/{pod}: {seen}", file=sys.stderr)
     assert not wrong, f"from {namespace}/{pod}: {wrong}"
 
 
-ALL_DROPPED = dict.fromkeys(targets("x"), "dropped")
 # networkPolicy.ingressFrom: [] (the default): JupyterLab, the Spark UI, MLflow, the history server and Spark
 # Connect are open to any pod of the release's namespace; Spark's RPC ports and the object store are not.
 UI_PORTS = ("jupyterlab", "spark-ui", "mlflow", "history", "spark-connect")
