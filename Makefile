@@ -114,7 +114,7 @@ down: ## stop the compose cluster (volumes with notebooks and event logs are kep
 
 smoke: ## run the smoke tests in the driver (jupyter) container against the running cluster
 	$(COMPOSE) cp smoke_tests/. jupyter:/tmp/mlrt-smoke-tests
-	$(COMPOSE) exec -T -w /tmp/mlrt-smoke-tests jupyter python -m pytest -p no:cacheprovider -v --durations=20 $(SMOKE_ARGS)
+	$(COMPOSE) exec -T -w /tmp/mlrt-smoke-tests jupyter python -X faulthandler -m pytest -p no:cacheprovider -v --durations=20 $(SMOKE_ARGS)
 
 browser: ## Chromium for the browser test (installs Debian's chromium on a bare Debian host; or set MLRT_CHROMIUM)
 	@bash scripts/bootstrap-browser.sh

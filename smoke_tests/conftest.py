@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ import pytest
 JAR_LOCK = Path("/opt/mlrt/locks/jars.lock")
 MIN_EXECUTORS = int(os.environ.get("MLRT_SMOKE_MIN_EXECUTORS", "2"))
 EXECUTOR_WAIT_S = int(os.environ.get("MLRT_SMOKE_EXECUTOR_WAIT_S", "180"))
+EXIT_STATUS = pytest.StashKey[int]()
 
 
 def registered_executors(spark) -> list[str]:
@@ -33,6 +35,40 @@ def pytest_configure(config):
         "example(notebook): proves the same library on the cluster as the example notebook of that name (which "
         "also checks its tasks ran on several executors, see test_notebooks.py), quicker: in the shared session",
     )
+
+
+def native_threads() -> dict[str, int]:
+    """Threads of this process by name (/proc: native ones included, which threading.enumerate() misses)."""
+    names: dict[str, int] = {}
+    for comm in Path("/proc/self/task").glob("*/comm"):
+        try:
+            name = comm.read_text().strip()
+        except OSError:  # the thread ended meanwhile
+            continue
+        names[name] = names.get(name, 0) + 1
+    return names
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    session.config.stash[EXIT_STATUS] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """Leave with pytest's exit status once everything is reported, without the interpreter's finalization.
+
+    The session loads ray, gRPC, TensorFlow, torch, Arrow and XGBoost into this one process; their native threads
+    outlive the tests and tearing the interpreter down under them is not what the suite tests. Once that
+    finalization crashed with every test passed (SIGSEGV in libc's memmove on a non-main thread, CI, exit 139);
+    the threads still alive are listed so such a crash can be traced to its library."""
+    status = config.stash.get(EXIT_STATUS, None)
+    if status is None:  # pytest stopped before a session ran (usage error, collection only): its normal exit
+        return
+    print(f"threads alive at exit: {native_threads()}", flush=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 @pytest.fixture(autouse=True)
