@@ -3,12 +3,15 @@
   python driver.py overhead [--repeats N] [--warmup N] [--only NAME ...]
   python driver.py scaling --core-seconds S [--repeats N]
   python driver.py session [--executors N]
+  python driver.py imports [--repeats N]
 
 `overhead`: each distributed API against its local counterpart on the same trivial work, in one driver with one
 SparkSession already up (what a user iterating in a notebook feels), the two in turn A B A B after a warm-up of
 each. `scaling`: a CPU-bound job of S core-seconds (pure Python, split in 16 tasks), timed on the executors this
-session has. `session`: a new driver's SparkSession until its executors are registered. Prints one JSON
-document on the last line of its output; a case that fails is reported with its error, the others still run.
+session has. `session`: a new driver's SparkSession until its executors are registered. `imports`: the runtime's
+cut to the launchers' start on executors, before and after (Spark's Python archives without and with bytecode).
+Prints one JSON document on the last line of its output; a case that fails is reported with its error, the
+others still run.
 """
 
 from __future__ import annotations
@@ -137,8 +140,11 @@ def hyperopt_pair(spark):
 def tensorflow_pair(spark):
     from spark_tensorflow_distributor import MirroredStrategyRunner
 
+    # Local mode without a GPU runs one slot (more is refused, and spark-tensorflow-distributor 1.0.0 then hides
+    # its own ValueError behind KeyError: 'CUDA_VISIBLE_DEVICES'); the cluster side runs WORLD.
     def run(local: bool) -> Callable[[], object]:
-        return lambda: MirroredStrategyRunner(num_slots=WORLD, use_gpu=False, local_mode=local).run(tf_reduce)
+        slots = 1 if local else WORLD
+        return lambda: MirroredStrategyRunner(num_slots=slots, use_gpu=False, local_mode=local).run(tf_reduce)
 
     return run(True), run(False)
 
@@ -169,7 +175,7 @@ PAIRS: dict[str, tuple[str, Callable]] = {
     "torchdistributor": ("TorchDistributor local_mode False vs True, all_reduce", torch_pair),
     "deepspeed": ("DeepspeedTorchDistributor 2 nodes vs local, all_reduce", deepspeed_pair),
     "horovod.spark": ("horovod.spark.run vs horovod.run on the driver, allreduce", horovod_pair),
-    "mirroredstrategy": ("MirroredStrategyRunner local_mode False vs True, reduce", tensorflow_pair),
+    "mirroredstrategy": ("MirroredStrategyRunner 2 slots vs local_mode (1 slot on CPU), reduce", tensorflow_pair),
 }
 
 
@@ -247,6 +253,49 @@ def scaling(args: argparse.Namespace) -> dict:
     return {"seconds": seconds, "core_seconds": args.core_seconds, "executors": executors}
 
 
+def executor_imports(repeats: int):
+    """On an executor: `import pyspark.ml` in a new Python process (what torchrun's ranks, Horovod's and DeepSpeed's
+    processes do) from Spark's archives as the image has them (with bytecode) and as Spark ships them (sources
+    only: a copy without the .pyc entries), in turn A B A B."""
+    import glob
+    import subprocess
+    import tempfile
+    import zipfile
+
+    def timed_import(pythonpath: str) -> float:
+        env = {**os.environ, "PYTHONPATH": pythonpath}
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-B", "-c", "import pyspark.ml"], env=env, check=True)
+        return time.perf_counter() - started
+
+    def run(_):
+        archives = sorted(glob.glob(os.path.join(os.environ["SPARK_HOME"], "python", "lib", "*.zip")))
+        with tempfile.TemporaryDirectory() as scratch:
+            stock = []
+            for archive in archives:
+                copy = os.path.join(scratch, os.path.basename(archive))
+                with zipfile.ZipFile(archive) as old, zipfile.ZipFile(copy, "w", zipfile.ZIP_DEFLATED) as new:
+                    for info in old.infolist():
+                        if not info.filename.endswith(".pyc"):
+                            new.writestr(info, old.read(info))
+                stock.append(copy)
+            image, shipped = [], []
+            for _ in range(repeats):
+                image.append(timed_import(":".join(archives)))
+                shipped.append(timed_import(":".join(stock)))
+        return [{"image": image, "shipped": shipped}]
+
+    return run
+
+
+def imports(args: argparse.Namespace) -> dict:
+    spark = session()
+    rows = spark.sparkContext.parallelize(range(WORLD), WORLD).barrier().mapPartitions(executor_imports(args.repeats))
+    per_executor = rows.collect()
+    spark.stop()
+    return {key: [x for row in per_executor for x in row[key]] for key in ("image", "shipped")}
+
+
 def session_start(args: argparse.Namespace) -> dict:
     """A fresh driver (this process) from SparkSession.builder.getOrCreate() until its executors are registered."""
     started = time.perf_counter()
@@ -275,9 +324,12 @@ def main() -> None:
     s.add_argument("--conf", action="append", default=[], help="a Spark property of the session, key=value")
     e = sub.add_parser("session")
     e.add_argument("--executors", type=int, default=2)
+    i = sub.add_parser("imports")
+    i.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
-    result = {"overhead": overhead, "scaling": scaling, "session": session_start}[args.command](args)
+    commands = {"overhead": overhead, "scaling": scaling, "session": session_start, "imports": imports}
+    result = commands[args.command](args)
     print(json.dumps(result), flush=True)
 
 

@@ -52,6 +52,14 @@ def overhead(results: dict):
     return fig
 
 
+def imports(results: dict):
+    fig, ax = figure(2)
+    labels = ["as Spark ships them (sources)", "in the mlrt image (bytecode)"]
+    bars(ax, labels, {"import": [results["shipped"], results["image"]]}, "seconds")
+    ax.set_title("import pyspark.ml in a new executor process, by Spark's Python archives")
+    return fig
+
+
 def scaling(results: dict):
     fig, ax = figure(len(results))
     bars(ax, list(results), {"job": [row["seconds"] for row in results.values()]}, "seconds")
@@ -99,6 +107,7 @@ PLOTS = {
     "startup": startup,
     "session": session,
     "overhead": overhead,
+    "imports": imports,
     "scaling": scaling,
     "shuffle": shuffle,
     "images": images,

@@ -9,6 +9,8 @@ two sides in turn A B A B in one run, so it holds when the machine's speed drift
   session   a new driver (a notebook's first cell): SparkSession.builder.getOrCreate() until both executors
             are registered
   overhead  each distributed API against its local counterpart on trivial work, in the driver (bench/driver.py)
+  imports   the runtime's cut to the launchers' start, before and after in one run: `import pyspark.ml` in a new
+            Python process on each executor from Spark's archives as shipped (sources) and as the image has them
   scaling   a CPU-bound job of 60 core-seconds on 1 and on 2 workers
   shuffle   a shuffle between two executor JVMs with and without RPC encryption (bench/shuffle.py)
   images    each image's size over its parent, split into CUDA libraries and the rest
@@ -45,7 +47,7 @@ import images  # noqa: E402
 import versions  # noqa: E402
 
 DOCS = ROOT / "docs"
-SECTIONS = ("startup", "session", "overhead", "scaling", "shuffle", "images")
+SECTIONS = ("startup", "session", "overhead", "imports", "scaling", "shuffle", "images")
 JUPYTER = "http://127.0.0.1:8888"
 MASTER = "http://127.0.0.1:8080/json/"
 MLFLOW = "http://127.0.0.1:5000/health"
@@ -147,6 +149,12 @@ def overhead(quick: bool) -> dict:
             row["ratio"] = ratios(row["cluster"], row["local"])
             row["extra"] = [c - lo for c, lo in zip(row["cluster"], row["local"], strict=True)]
     return rows
+
+
+def executor_imports(quick: bool) -> dict:
+    row = in_driver("driver.py", "imports", "--repeats", "1" if quick else "5")
+    row["ratio"] = ratios(row["shipped"], row["image"])
+    return row
 
 
 def scale_workers(count: int) -> None:
@@ -257,6 +265,7 @@ RUNNERS: dict[str, Callable[[bool], dict]] = {
     "startup": startup,
     "session": session,
     "overhead": overhead,
+    "imports": executor_imports,
     "scaling": scaling,
     "shuffle": shuffle,
     "images": image_sizes,
@@ -362,6 +371,23 @@ def report(results: dict, plots: list[str], plot_dir: str) -> str:
                 f" | {fmt(stats(row['ratio']), '×', 1)} | {fmt(stats(row['extra']), '', 1)} |"
             )
         lines.append("")
+    if "imports" in results:
+        r = results["imports"]
+        lines += [
+            "## A cut: pyspark's bytecode on the executors",
+            "",
+            "Spark puts `pyspark.zip` and py4j's zip first on the path of every Python process an executor starts;",
+            "TorchDistributor's and DeepSpeed's ranks, Horovod's task processes and the workers of a new Python",
+            "daemon all import pyspark from there. Spark ships the archives with sources only, so each compiled",
+            "pyspark again; the image adds the bytecode (`images/spark/compile-python-zips`). Below, a new process's",
+            "`import pyspark.ml` on each executor, from the archives as shipped and as in the image, in turn.",
+            "",
+            "| | as shipped (s) | mlrt image (s) | shipped / image |",
+            "|---|---|---|---|",
+            f"| import pyspark.ml | {fmt(stats(r['shipped']), '', 2)} | {fmt(stats(r['image']), '', 2)}"
+            f" | {fmt(stats(r['ratio']), '×', 2)} |",
+            "",
+        ]
     if "scaling" in results:
         lines += [
             "## Scaling",

@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 
 
 def test_bench_quick_runs_every_section_and_writes_the_report(tmp_path):
-    sections = ["session", "overhead", "scaling", "shuffle", "images"]
+    sections = ["session", "overhead", "imports", "scaling", "shuffle", "images"]
     proc = subprocess.run(
         [sys.executable, "bench/run.py", "--quick", "--only", *sections, "--out", str(tmp_path)],
         cwd=ROOT,
@@ -26,6 +26,8 @@ def test_bench_quick_runs_every_section_and_writes_the_report(tmp_path):
     for name, row in results["overhead"].items():
         assert not row.get("error"), f"{name}: {row['error']}"
         assert row["local"] and row["cluster"] and all(t > 0 for t in row["local"] + row["cluster"]), row
+    cut = results["imports"]
+    assert len(cut["image"]) == len(cut["shipped"]) == 2 and all(t > 0 for t in cut["image"] + cut["shipped"]), cut
     for setup, row in results["scaling"].items():
         assert len(row["executors"]) == 2 and all(t > 0 for t in row["seconds"]), (setup, row)
     assert results["shuffle"]["encrypted"][0] > 0 and results["shuffle"]["plain"][0] > 0
@@ -33,7 +35,7 @@ def test_bench_quick_runs_every_section_and_writes_the_report(tmp_path):
     assert sizes["ml"]["cuda_bytes"] > 1e9, "the ml image carries PyPI torch's CUDA libraries"
     assert all(row["other_bytes"] > 0 for row in sizes.values()), sizes
     report = (tmp_path / "benchmarks.md").read_text()
-    for heading in ("## A new session", "## Launch overhead", "## Scaling", "## Shuffle", "## Image sizes"):
+    for heading in ("## A new session", "## Launch overhead", "## A cut", "## Scaling", "## Shuffle", "## Image sizes"):
         assert heading in report
     for section in sections:
         png = tmp_path / "benchmarks" / f"{section}.png"

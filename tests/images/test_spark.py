@@ -33,6 +33,27 @@ def test_spark_home_is_the_pyspark_install(image):
     assert int(jars) > 100
 
 
+def test_executor_python_loads_pyspark_compiled_from_sparks_archives(image):
+    """Executors put $SPARK_HOME/python/lib/*.zip first on their Python processes' path: the archives carry
+    bytecode for the image's interpreter (nothing compiled at import), and still the sources for tracebacks."""
+    script = (
+        "import inspect, sys, pyspark.ml, py4j.java_gateway;"
+        "print(pyspark.ml.__file__); print(py4j.java_gateway.__file__);"
+        "print('def fit' in inspect.getsource(pyspark.ml.Pipeline))"
+    )
+    out = run(
+        image,
+        "bash",
+        "-c",
+        'PYTHONPATH="$(ls "$SPARK_HOME"/python/lib/*.zip | paste -sd:)" python -B -c "$0"',
+        script,
+    )
+    ml, py4j, source = out.split()
+    assert ml.endswith("/python/lib/pyspark.zip/pyspark/ml/__init__.pyc"), ml
+    assert py4j.endswith(".zip/py4j/java_gateway.pyc"), py4j
+    assert source == "True"
+
+
 def test_local_job_with_arrow_runs_as_non_root(image):
     script = (
         "from pyspark.sql import SparkSession; import pandas as pd;"
