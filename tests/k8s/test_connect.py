@@ -3,7 +3,7 @@ comes from a kept Secret as a file (never an argument or an environment value), 
 
 from __future__ import annotations
 
-from .test_objectstore import by, env_of, render
+from .chart import by, env_of, render
 
 
 def test_connect_is_off_by_default():

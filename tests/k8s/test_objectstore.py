@@ -4,31 +4,10 @@ offline for each mode: bundled, external with a Secret, external with web identi
 from __future__ import annotations
 
 import pytest
-import yaml
 
 import k8s
 
-from .test_manifests import pod_specs
-
-
-def render(*sets: str) -> list[dict]:
-    return k8s.documents(k8s.render(sets=list(sets) or None))
-
-
-def by(docs: list[dict], kind: str, name: str) -> dict:
-    return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
-
-
-def env_of(spec: dict) -> dict[str, str]:
-    return {e["name"]: e.get("value") for e in spec["containers"][0].get("env", [])}
-
-
-def conf(docs: list[dict]) -> str:
-    return by(docs, "ConfigMap", "mlrt-spark")["data"]["spark-defaults.conf"]
-
-
-def executor_template(docs: list[dict]) -> dict:
-    return yaml.safe_load(by(docs, "ConfigMap", "mlrt-spark")["data"]["executor-pod-template.yaml"])
+from .chart import by, conf, env_of, executor_template, pod_specs, render
 
 
 def test_bundled_store_is_the_default():

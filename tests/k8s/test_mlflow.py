@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import base64
 
-from .test_manifests import pod_specs
-from .test_objectstore import by, conf, env_of, render
+from .chart import by, conf, env_of, pod_specs, render
 
 CLIENTS = ("StatefulSet/mlrt-jupyter", "Pod/mlrt-smoke-tests")
 
