@@ -30,7 +30,7 @@ import versions
 ROOT = versions.ROOT
 TOOLS = ROOT / ".cache" / "tools" / "bin"
 CHART = ROOT / "k8s" / "helm" / "mlrt"
-VALUE_SETS = ROOT / "k8s" / "helm" / "ci-values"
+VALUE_SETS = CHART / "ci"
 KUSTOMIZE = ROOT / "k8s" / "kustomize"
 BASE = KUSTOMIZE / "base" / "mlrt.yaml"
 RELEASE, NAMESPACE = "mlrt", "mlrt"
