@@ -141,8 +141,15 @@ test: ## everything: static checks, unit tests, build, image tests, compose and 
 	  [ $$status != 0 ] || { stage k8s-e2e; status=$$?; }; \
 	  [ -n "$$running" ] || stage k8s-down; report; exit $$status
 
-bench: venv build ## measure start-up, API launch overhead, scaling, shuffle encryption, image sizes: docs/benchmarks.md
+bench: venv build ## measure start-up, API launch overhead, scaling, shuffle, image sizes: docs/benchmarks.md (TARGET=k8s: on Kubernetes)
+ifeq ($(TARGET),k8s)
+	@$(MAKE) --no-print-directory k8s-tools
+	@kubeconfig=$$($(VPY) scripts/k8s_cluster.py up) && bins=$$($(VPY) scripts/k8s_build.py build) && \
+	  KUBECONFIG=$$kubeconfig MLRT_KUBECTL=$$bins/kubectl MLRT_HELM=$(CURDIR)/.cache/tools/bin/helm \
+	  $(VPY) bench/run.py --target k8s $(BENCH_ARGS)
+else
 	$(VPY) bench/run.py $(BENCH_ARGS)
+endif
 
 clean-volumes: down ## delete the cluster's volumes (notebooks and event logs are lost)
 	$(COMPOSE) down --volumes

@@ -1,6 +1,6 @@
 """`make bench`: what users feel, measured on this machine, written to docs/benchmarks.md with plots.
 
-  python bench/run.py [--quick] [--only SECTION ...] [--out DIR]
+  python bench/run.py [--target compose|k8s] [--quick] [--only SECTION ...] [--out DIR]
 
 Sections (each figure over several runs, min / median / max; a comparison is a ratio taken pair by pair, the
 two sides in turn A B A B in one run, so it holds when the machine's speed drifts):
@@ -15,9 +15,10 @@ two sides in turn A B A B in one run, so it holds when the machine's speed drift
   shuffle   a shuffle between two executor JVMs with and without RPC encryption (bench/shuffle.py)
   images    each image's size over its parent, split into CUDA libraries and the rest
 
-The compose cluster is started when it is not up, and left up. `--quick` (what `make test` runs) takes one run
-of a few cases with small work and writes to a scratch directory: it proves the benchmarks still run, its
-figures mean nothing.
+`--target k8s` measures the Helm release on Kubernetes instead (bench/on_k8s.py: startup, session, overhead,
+imports) and writes docs/benchmarks-kubernetes.md. The compose cluster is started when it is not up, and left
+up. `--quick` (what `make test` runs, on compose) takes one run of a few cases with small work and writes to a
+scratch directory: it proves the benchmarks still run, its figures mean nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import on_k8s  # noqa: E402
 
 import dotenv  # noqa: E402
 import images  # noqa: E402
@@ -136,14 +140,14 @@ def startup(quick: bool) -> dict:
     return {"seconds": seconds}
 
 
-def session(quick: bool) -> dict:
-    runs = [in_driver("driver.py", "session") for _ in range(1 if quick else 5)]
+def session(quick: bool, driver: Callable[..., dict] = in_driver) -> dict:
+    runs = [driver("driver.py", "session") for _ in range(1 if quick else 5)]
     return {key: [run[key] for run in runs] for key in ("getOrCreate", "executors")}
 
 
-def overhead(quick: bool) -> dict:
+def overhead(quick: bool, driver: Callable[..., dict] = in_driver) -> dict:
     args = ["--repeats", "1", "--warmup", "0", "--only", "spark-job", "joblibspark"] if quick else ["--repeats", "3"]
-    rows = in_driver("driver.py", "overhead", *args)
+    rows = driver("driver.py", "overhead", *args)
     for row in rows.values():
         if row["local"] and row["cluster"]:
             row["ratio"] = ratios(row["cluster"], row["local"])
@@ -151,8 +155,8 @@ def overhead(quick: bool) -> dict:
     return rows
 
 
-def executor_imports(quick: bool) -> dict:
-    row = in_driver("driver.py", "imports", "--repeats", "1" if quick else "5")
+def executor_imports(quick: bool, driver: Callable[..., dict] = in_driver) -> dict:
+    row = driver("driver.py", "imports", "--repeats", "1" if quick else "5")
     row["ratio"] = ratios(row["shipped"], row["image"])
     return row
 
@@ -261,14 +265,43 @@ def image_sizes(quick: bool) -> dict:
     return out
 
 
-RUNNERS: dict[str, Callable[[bool], dict]] = {
-    "startup": startup,
-    "session": session,
-    "overhead": overhead,
-    "imports": executor_imports,
-    "scaling": scaling,
-    "shuffle": shuffle,
-    "images": image_sizes,
+RUNNERS: dict[str, dict[str, Callable[[bool], dict]]] = {
+    "compose": {
+        "startup": startup,
+        "session": session,
+        "overhead": overhead,
+        "imports": executor_imports,
+        "scaling": scaling,
+        "shuffle": shuffle,
+        "images": image_sizes,
+    },
+    "k8s": {
+        "startup": on_k8s.startup,
+        "session": lambda quick: session(quick, on_k8s.in_driver),
+        "overhead": lambda quick: overhead(quick, on_k8s.in_driver),
+        "imports": lambda quick: executor_imports(quick, on_k8s.in_driver),
+    },
+}
+# What differs in the report between the targets: where the driver runs, what start-up means, the output.
+WORDS = {
+    "compose": {
+        "host": "One host: both compose workers share its cores.",
+        "startup": "`make up` with the images present, from a stopped cluster (volumes kept) until JupyterLab's login"
+        " works,\nboth workers are registered at the master and MLflow answers its health check.",
+        "startup_row": "make up → ready",
+        "driver": "the JupyterLab container",
+        "report": "benchmarks",
+    },
+    "k8s": {
+        "host": "One node (the Kubernetes test cluster of `make k8s-up`): the pods share its cores.",
+        "startup": "`helm install --wait` of the release (the e2e tests' small-node values,"
+        " `tests/e2e/values-local.yaml`) after\n`helm uninstall` (kept claims stay, as for a user's reinstall)"
+        " until every pod is ready: JupyterLab, MLflow, the\nhistory server, the object store and the Spark Connect"
+        " server answer their readiness probes.",
+        "startup_row": "helm install → ready",
+        "driver": "the JupyterLab pod",
+        "report": "benchmarks-kubernetes",
+    },
 }
 
 
@@ -318,6 +351,7 @@ def fmt(s: dict[str, float], unit: str = " s", digits: int = 1) -> str:
 
 def report(results: dict, plots: list[str], plot_dir: str) -> str:
     m = results["machine"]
+    words = WORDS[results.get("target", "compose")]
     lines = [
         "# Benchmarks",
         "",
@@ -325,7 +359,7 @@ def report(results: dict, plots: list[str], plot_dir: str) -> str:
         "a comparison is a ratio taken pair by pair, the two sides run in turn (A B A B) in the same run.",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}, Docker {m['docker']};"
-        f" mlrt {m['mlrt']} at {m['commit']}, {m['date']}. One host: both compose workers share its cores.",
+        f" mlrt {m['mlrt']} at {m['commit']}, {m['date']}. {words['host']}",
         "",
     ]
     if "startup" in results:
@@ -333,10 +367,9 @@ def report(results: dict, plots: list[str], plot_dir: str) -> str:
         lines += [
             "## Start-up",
             "",
-            "`make up` with the images present, from a stopped cluster (volumes kept) until JupyterLab's login works,",
-            "both workers are registered at the master and MLflow answers its health check.",
+            words["startup"],
             "",
-            f"| | runs | min / median / max |\n|---|---|---|\n| make up → ready | {s['runs']} | {fmt(s)} |",
+            f"| | runs | min / median / max |\n|---|---|---|\n| {words['startup_row']} | {s['runs']} | {fmt(s)} |",
             "",
         ]
     if "session" in results:
@@ -344,7 +377,7 @@ def report(results: dict, plots: list[str], plot_dir: str) -> str:
         lines += [
             "## A new session",
             "",
-            "A fresh driver process in the JupyterLab container (what a notebook's first cell does): from",
+            f"A fresh driver process in {words['driver']} (what a notebook's first cell does): from",
             "`SparkSession.builder.getOrCreate()` until it returns, and until both executors are registered.",
             "",
             "| | runs | seconds |\n|---|---|---|",
@@ -441,32 +474,39 @@ def report(results: dict, plots: list[str], plot_dir: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--target", choices=sorted(RUNNERS), default="compose", help="the compose cluster or k8s")
     parser.add_argument("--quick", action="store_true", help="one small run of each: proves they run")
     parser.add_argument("--only", nargs="*", choices=SECTIONS, default=[])
     parser.add_argument("--out", type=Path, help="where the report goes (default docs/; --quick: build/bench)")
     args = parser.parse_args()
     out = args.out or (ROOT / "build" / "bench" if args.quick else DOCS)
-    sections = args.only or list(SECTIONS)
-    results: dict = {"machine": machine(), "quick": args.quick}
+    runners = RUNNERS[args.target]
+    if unknown := set(args.only) - set(runners):
+        parser.error(f"--target {args.target} has no section {', '.join(sorted(unknown))}: {', '.join(runners)}")
+    sections = args.only or list(runners)
+    results: dict = {"machine": machine(), "quick": args.quick, "target": args.target}
     failed: dict[str, str] = {}
-    if set(sections) - {"images", "shuffle"}:
+    if args.target == "k8s":
+        on_k8s.ensure_installed()
+    elif set(sections) - {"images", "shuffle"}:
         ensure_up()
     for section in sections:
         log(f"{section} ...")
         started = time.monotonic()
         try:
-            results[section] = RUNNERS[section](args.quick)
+            results[section] = runners[section](args.quick)
         except (Exception, SystemExit) as error:  # noqa: BLE001 - the other sections still run and are written
             failed[section] = str(error) or type(error).__name__
             log(f"{section} FAILED: {failed[section]}")
             continue
         log(f"{section}: {time.monotonic() - started:.0f} s")
-    plot_dir = out / "benchmarks"
+    name = WORDS[args.target]["report"]
+    plot_dir = out / name
     plot_dir.mkdir(parents=True, exist_ok=True)
     (plot_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     plots = plot(results, plot_dir)
-    (out / "benchmarks.md").write_text(report(results, plots, "benchmarks"))
-    log(f"wrote {out / 'benchmarks.md'} and {len(plots)} plots in {plot_dir}")
+    (out / f"{name}.md").write_text(report(results, plots, name))
+    log(f"wrote {out / f'{name}.md'} and {len(plots)} plots in {plot_dir}")
     if failed:
         raise SystemExit(f"bench: sections failed: {', '.join(f'{k}: {v}' for k, v in failed.items())}")
 
