@@ -39,7 +39,7 @@ def test_executor_python_loads_pyspark_compiled_from_sparks_archives(image):
     script = (
         "import inspect, sys, pyspark.ml, py4j.java_gateway;"
         "print(pyspark.ml.__file__); print(py4j.java_gateway.__file__);"
-        "print('def fit' in inspect.getsource(pyspark.ml.Pipeline))"
+        "print('class Pipeline(' in inspect.getsource(pyspark.ml.Pipeline))"
     )
     out = run(
         image,
