@@ -185,7 +185,7 @@ def scaling(quick: bool) -> dict:
 
 def shuffle(quick: bool) -> dict:
     ref = images.ref("ml", versions.load())
-    rows = "20000" if quick else "500000"
+    rows = "20000" if quick else "2000000"
     off = ["--conf", "spark.network.crypto.enabled=false"]
 
     def run(extra: list[str]) -> float:
