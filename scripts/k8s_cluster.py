@@ -585,6 +585,8 @@ def import_images(refs: list[str]) -> None:
     # A rebuilt image's old version goes first: its layers no other image shares are garbage-collected now,
     # instead of piling up with every rebuild (an ML image is ~9 GB), and the space check below counts them free.
     stale = [full for _, full, _ in todo if full in present]
+    # The kubelet also names every image it has seen by its ID (sha256:...): that name holds the old layers too.
+    stale += [stamps[full] for _, full, _ in todo if stamps.get(full) in present]
     if stale:
         ctr("images", "rm", "--sync", *stale)
     # containerd keeps an image twice (compressed layers, unpacked snapshots); the images share their chain's
