@@ -52,12 +52,20 @@ def overhead(results: dict):
     return fig
 
 
-def imports(results: dict):
-    fig, ax = figure(2)
-    labels = ["as Spark ships them (sources)", "in the mlrt image (bytecode)"]
-    bars(ax, labels, {"import": [results["shipped"], results["image"]]}, "seconds")
-    ax.set_title("import pyspark.ml in a new executor process, by Spark's Python archives")
+def pair(title: str, series: str, labelled_runs: dict[str, list[float]]):
+    """Two (or a few) bars of one series in seconds, a label each."""
+    fig, ax = figure(len(labelled_runs))
+    bars(ax, list(labelled_runs), {series: list(labelled_runs.values())}, "seconds")
+    ax.set_title(title)
     return fig
+
+
+def imports(results: dict):
+    return pair(
+        "import pyspark.ml in a new executor process, by Spark's Python archives",
+        "import",
+        {"as Spark ships them (sources)": results["shipped"], "in the mlrt image (bytecode)": results["image"]},
+    )
 
 
 def scaling(results: dict):
@@ -68,10 +76,8 @@ def scaling(results: dict):
 
 
 def shuffle(results: dict):
-    fig, ax = figure(2)
-    bars(ax, ["encrypted", "plain"], {"shuffle": [results["encrypted"], results["plain"]]}, "seconds")
-    ax.set_title(f"Shuffle of {results['rows']:,} rows between two executors")
-    return fig
+    title = f"Shuffle of {results['rows']:,} rows between two executors"
+    return pair(title, "shuffle", {"encrypted": results["encrypted"], "plain": results["plain"]})
 
 
 def images(results: dict):
@@ -96,11 +102,11 @@ def startup(results: dict):
 
 
 def session(results: dict):
-    fig, ax = figure(2)
-    labels = ["getOrCreate() returns", "executors registered"]
-    bars(ax, labels, {"session": [results["getOrCreate"], results["executors"]]}, "seconds")
-    ax.set_title("A new driver's SparkSession")
-    return fig
+    return pair(
+        "A new driver's SparkSession",
+        "session",
+        {"getOrCreate() returns": results["getOrCreate"], "executors registered": results["executors"]},
+    )
 
 
 PLOTS = {
