@@ -53,7 +53,18 @@ def installed() -> bool:
     return run(HELM, "status", RELEASE, "-n", NAMESPACE, check=False, timeout=60).returncode == 0
 
 
+def recycle_test_volumes() -> None:
+    """On the Kubernetes test cluster (`make k8s-up`), put released hostPath volumes back into its small pool, as
+    the e2e tests do before each install; a real cluster's provisioner needs nothing."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import k8s_cluster
+
+    if Path(os.environ.get("KUBECONFIG", "").split(":")[0]) == k8s_cluster.KUBECONFIG:
+        run(sys.executable, str(ROOT / "scripts" / "k8s_cluster.py"), "volumes", timeout=300)
+
+
 def install() -> float:
+    recycle_test_volumes()
     started = time.monotonic()
     run(
         HELM,
