@@ -12,23 +12,23 @@ The release is left installed in its own namespace (mlrt-bench); `helm uninstall
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import k8s
+import k8s_cluster
+
 ROOT = Path(__file__).resolve().parent.parent
-CHART = ROOT / "k8s" / "helm" / "mlrt"
 VALUES = ROOT / "tests" / "e2e" / "values-local.yaml"
 RELEASE = "mlrt"
 NAMESPACE = "mlrt-bench"
 NOTEBOOK = f"{RELEASE}-jupyter-0"
-HELM = os.environ.get("MLRT_HELM") or shutil.which("helm") or str(ROOT / ".cache/tools/bin/helm")
-KUBECTL = os.environ.get("MLRT_KUBECTL") or shutil.which("kubectl") or "kubectl"
-SECTIONS = ("startup", "session", "overhead", "imports")
+# The notebooks' driver (bench/run.py's in_driver): how to copy a file into the JupyterLab pod, run a command there.
+COPY_TO_DRIVER = [k8s.KUBECTL, "-n", NAMESPACE, "cp", "-c", "jupyter"]
+EXEC_IN_DRIVER = [k8s.KUBECTL, "-n", NAMESPACE, "exec", NOTEBOOK, "-c", "jupyter", "--"]
 
 
 def run(*cmd: str, timeout: int = 1200, check: bool = True) -> subprocess.CompletedProcess:
@@ -45,32 +45,23 @@ def check_cluster() -> None:
             "bench: KUBECONFIG is not set to a kubeconfig file: run `make bench TARGET=k8s` (it starts "
             "the test cluster) or point KUBECONFIG at your cluster"
         )
-    if run(KUBECTL, "version", "-o", "json", check=False, timeout=30).returncode:
+    if run(k8s.KUBECTL, "version", "-o", "json", check=False, timeout=30).returncode:
         raise SystemExit(f"bench: the cluster of KUBECONFIG={config} does not answer (`kubectl version`)")
 
 
 def installed() -> bool:
-    return run(HELM, "status", RELEASE, "-n", NAMESPACE, check=False, timeout=60).returncode == 0
-
-
-def recycle_test_volumes() -> None:
-    """On the Kubernetes test cluster (`make k8s-up`), put released hostPath volumes back into its small pool, as
-    the e2e tests do before each install; a real cluster's provisioner needs nothing."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import k8s_cluster
-
-    if Path(os.environ.get("KUBECONFIG", "").split(":")[0]) == k8s_cluster.KUBECONFIG:
-        run(sys.executable, str(ROOT / "scripts" / "k8s_cluster.py"), "volumes", timeout=300)
+    return run(k8s.HELM, "status", RELEASE, "-n", NAMESPACE, check=False, timeout=60).returncode == 0
 
 
 def install() -> float:
-    recycle_test_volumes()
+    if k8s_cluster.is_test_cluster(os.environ.get("KUBECONFIG", "")):  # its small volume pool, as the e2e tests do
+        run(sys.executable, str(ROOT / "scripts" / "k8s_cluster.py"), "volumes", timeout=300)
     started = time.monotonic()
     run(
-        HELM,
+        k8s.HELM,
         "install",
         RELEASE,
-        str(CHART),
+        str(k8s.CHART),
         "-n",
         NAMESPACE,
         "--create-namespace",
@@ -84,9 +75,9 @@ def install() -> float:
 
 
 def uninstall() -> None:
-    run(HELM, "uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout", "5m", timeout=400)
+    run(k8s.HELM, "uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout", "5m", timeout=400)
     # Executor pods of drivers that were still running go with their driver's pod (owner references).
-    run(KUBECTL, "-n", NAMESPACE, "wait", "--for=delete", "pod", "--all", "--timeout=300s", timeout=400)
+    run(k8s.KUBECTL, "-n", NAMESPACE, "wait", "--for=delete", "pod", "--all", "--timeout=300s", timeout=400)
 
 
 def ensure_installed() -> None:
@@ -94,32 +85,6 @@ def ensure_installed() -> None:
     if not installed():
         print(f"bench: installing the release {RELEASE} in {NAMESPACE}", file=sys.stderr, flush=True)
         install()
-
-
-def in_driver(script: str, *args: str, timeout: int = 3600) -> dict:
-    """Run a bench script in the JupyterLab pod (the notebooks' driver); its last output line is JSON."""
-    run(KUBECTL, "-n", NAMESPACE, "cp", "-c", "jupyter", str(ROOT / "bench" / script), f"{NOTEBOOK}:/tmp/{script}")
-    proc = run(
-        KUBECTL,
-        "-n",
-        NAMESPACE,
-        "exec",
-        NOTEBOOK,
-        "-c",
-        "jupyter",
-        "--",
-        "python",
-        f"/tmp/{script}",
-        *args,
-        timeout=timeout,
-        check=False,
-    )
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        raise SystemExit(
-            f"bench: {script} {' '.join(args)} failed in {NOTEBOOK} ({proc.returncode}):\n{proc.stderr[-4000:]}"
-        )
-    return json.loads(lines[-1])
 
 
 def startup(quick: bool) -> dict:

@@ -24,6 +24,7 @@ scratch directory: it proves the benchmarks still run, its figures mean nothing.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import os
@@ -112,19 +113,30 @@ def ensure_up() -> None:
         make_up()
 
 
-def in_driver(script: str, *args: str, timeout: int = 3600) -> dict:
-    """Run a bench script in the JupyterLab container (the notebooks' driver); its last output line is JSON."""
-    compose("cp", str(ROOT / "bench" / script), f"jupyter:/tmp/{script}")
+# The notebooks' driver on each target: (the command that copies a file into it, its name there, the command that
+# runs something in it): the JupyterLab container, or the JupyterLab pod.
+DRIVERS = {
+    "compose": (["docker", "compose", "cp"], "jupyter", ["docker", "compose", "exec", "-T", "jupyter"]),
+    "k8s": (on_k8s.COPY_TO_DRIVER, on_k8s.NOTEBOOK, on_k8s.EXEC_IN_DRIVER),
+}
+
+
+def in_driver(script: str, *args: str, target: str = "compose", timeout: int = 3600) -> dict:
+    """Run a bench script in the notebooks' driver; its last output line is JSON."""
+    copy, name, execute = DRIVERS[target]
+    copied = subprocess.run(
+        [*copy, str(ROOT / "bench" / script), f"{name}:/tmp/{script}"], cwd=ROOT, capture_output=True, text=True
+    )
+    if copied.returncode:
+        raise SystemExit(f"bench: copying {script} into {name} failed:\n{copied.stderr[-3000:]}")
     proc = subprocess.run(
-        ["docker", "compose", "exec", "-T", "jupyter", "python", f"/tmp/{script}", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+        [*execute, "python", f"/tmp/{script}", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
     )
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
-        raise SystemExit(f"bench: {script} {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+        raise SystemExit(
+            f"bench: {script} {' '.join(args)} failed in {name} ({proc.returncode}):\n{proc.stderr[-4000:]}"
+        )
     return json.loads(lines[-1])
 
 
@@ -265,6 +277,7 @@ def image_sizes(quick: bool) -> dict:
     return out
 
 
+ON_K8S = functools.partial(in_driver, target="k8s")
 RUNNERS: dict[str, dict[str, Callable[[bool], dict]]] = {
     "compose": {
         "startup": startup,
@@ -277,9 +290,9 @@ RUNNERS: dict[str, dict[str, Callable[[bool], dict]]] = {
     },
     "k8s": {
         "startup": on_k8s.startup,
-        "session": lambda quick: session(quick, on_k8s.in_driver),
-        "overhead": lambda quick: overhead(quick, on_k8s.in_driver),
-        "imports": lambda quick: executor_imports(quick, on_k8s.in_driver),
+        "session": lambda quick: session(quick, ON_K8S),
+        "overhead": lambda quick: overhead(quick, ON_K8S),
+        "imports": lambda quick: executor_imports(quick, ON_K8S),
     },
 }
 # What differs in the report between the targets: where the driver runs, what start-up means, the output.

@@ -15,6 +15,7 @@ Kubernetes schemas come from scripts/k8s_schemas.py (KUBERNETES_VERSION in versi
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import shutil
 import subprocess
@@ -29,6 +30,10 @@ import versions
 
 ROOT = versions.ROOT
 TOOLS = ROOT / ".cache" / "tools" / "bin"
+# The clients that talk to a live cluster (e2e tests, `make bench TARGET=k8s`): the Makefile names the test
+# cluster's kubectl and the project's helm; by hand, whatever is on PATH.
+HELM = os.environ.get("MLRT_HELM") or shutil.which("helm") or str(TOOLS / "helm")
+KUBECTL = os.environ.get("MLRT_KUBECTL") or shutil.which("kubectl") or "kubectl"
 CHART = ROOT / "k8s" / "helm" / "mlrt"
 VALUE_SETS = CHART / "ci"
 KUSTOMIZE = ROOT / "k8s" / "kustomize"

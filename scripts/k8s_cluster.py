@@ -546,6 +546,12 @@ def kubectl(bins: Path, *args: str, stdin: str | None = None, check: bool = True
 # --- images -----------------------------------------------------------------------------------------------
 
 
+def is_test_cluster(kubeconfig: str) -> bool:
+    """Whether a KUBECONFIG value (its first file) is this test cluster's: its small volume pool then needs
+    `volumes` before an install; a real cluster's provisioner needs nothing."""
+    return Path(kubeconfig.split(":", maxsplit=1)[0]) == KUBECONFIG
+
+
 def ctr(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return run("ctr", "--address", CONTAINERD_SOCK, "--namespace", "k8s.io", *args, **kwargs)
 

@@ -9,7 +9,6 @@ import base64
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -20,11 +19,12 @@ from pathlib import Path
 
 import pytest
 
+import k8s
+import k8s_cluster
 import versions
 from tests.conftest import ROOT
 
-HELM = os.environ.get("MLRT_HELM") or shutil.which("helm") or str(ROOT / ".cache/tools/bin/helm")
-KUBECTL = os.environ.get("MLRT_KUBECTL") or shutil.which("kubectl") or "kubectl"
+HELM, KUBECTL = k8s.HELM, k8s.KUBECTL
 CHART = ROOT / "k8s" / "helm" / "mlrt"
 VALUES = Path(__file__).with_name("values-local.yaml")
 
@@ -59,9 +59,7 @@ def cluster() -> str:
 @pytest.fixture(autouse=True, scope="module")
 def fresh_volumes(cluster):
     """On the Kubernetes test cluster, put released hostPath volumes back into the pool before each install."""
-    import k8s_cluster
-
-    if Path(cluster.split(":")[0]) == k8s_cluster.KUBECONFIG:
+    if k8s_cluster.is_test_cluster(cluster):
         run(sys.executable, str(ROOT / "scripts" / "k8s_cluster.py"), "volumes")
 
 
