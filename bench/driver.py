@@ -1,15 +1,17 @@
 """Benchmarks that run in a notebook's place: the driver container (compose) or pod (Kubernetes).
 
   python driver.py overhead [--repeats N] [--warmup N] [--only NAME ...]
-  python driver.py scaling --core-seconds S [--repeats N]
+  python driver.py calibrate [--steps N] [--repeats N]
+  python driver.py scaling --steps-per-task N [--repeats N]
   python driver.py session [--executors N]
   python driver.py imports [--repeats N]
 
 `overhead`: each distributed API against its local counterpart on the same trivial work, in one driver with one
 SparkSession already up (what a user iterating in a notebook feels), the two in turn A B A B after a warm-up of
-each. `scaling`: a CPU-bound job of S core-seconds (pure Python, split in 16 tasks), timed on the executors this
-session has. `session`: a new driver's SparkSession until its executors are registered. `imports`: the runtime's
-cut to the launchers' start on executors, before and after (Spark's Python archives without and with bytecode).
+each. `calibrate`: pure-Python loop steps a second on one executor core. `scaling`: a CPU-bound job (16 tasks
+of N loop steps each), timed on the executors this session has. `session`: a new driver's SparkSession until its
+executors are registered. `imports`: the runtime's cut to the launchers' start on executors, before and after
+(Spark's Python archives without and with bytecode).
 Prints one JSON document on the last line of its output; a case that fails is reported with its error, the
 others still run.
 """
@@ -220,9 +222,9 @@ def overhead(args: argparse.Namespace) -> dict:
     return results
 
 
-def burn(seconds_per_task: float, rate: float) -> int:
+def burn(steps: int) -> int:
     total = 0
-    for i in range(int(seconds_per_task * rate)):
+    for i in range(steps):
         total += i % 7
     return total
 
@@ -235,22 +237,36 @@ def executor_cores(sc) -> dict[str, int]:
     return {row["hostPort"].rsplit(":", 1)[0]: row["totalCores"] for row in rows if row["id"] != "driver"}
 
 
+def calibrate(args: argparse.Namespace) -> dict:
+    """Loop steps a second on one executor core: a one-task job times `burn` inside the task (so scheduling and
+    worker start are not counted), repeated; the session gets one core, so nothing else runs beside it."""
+    spark = session(["spark.cores.max=1", *args.conf])
+    sc = spark.sparkContext
+    steps = int(args.steps)
+
+    def timed(_):
+        started = time.perf_counter()
+        burn(steps)
+        yield steps / (time.perf_counter() - started)
+
+    rates = [sc.parallelize([0], 1).mapPartitions(timed).collect()[0] for _ in range(args.repeats)]
+    spark.stop()
+    return {"rates": rates, "steps_per_second": sorted(rates)[len(rates) // 2]}
+
+
 def scaling(args: argparse.Namespace) -> dict:
+    """The same work in every setup: 16 tasks of --steps-per-task loop steps each (sized by `calibrate`)."""
     spark = session(args.conf)
     sc = spark.sparkContext
-    started = time.perf_counter()
-    burn(1.0, 1e6)
-    rate = 1e6 / (time.perf_counter() - started)  # loop steps a second on one core of this host
-    tasks = 16
-    per_task = args.core_seconds / tasks
+    tasks, steps = 16, int(args.steps_per_task)
     seconds = []
     for _ in range(args.repeats):
         started = time.perf_counter()
-        sc.parallelize(range(tasks), tasks).map(lambda _: burn(per_task, rate)).sum()
+        sc.parallelize(range(tasks), tasks).map(lambda _: burn(steps)).sum()
         seconds.append(time.perf_counter() - started)
     executors = executor_cores(sc)
     spark.stop()
-    return {"seconds": seconds, "core_seconds": args.core_seconds, "executors": executors}
+    return {"seconds": seconds, "steps_per_task": steps, "tasks": tasks, "executors": executors}
 
 
 def executor_imports(repeats: int):
@@ -318,17 +334,28 @@ def main() -> None:
     o.add_argument("--repeats", type=int, default=3)
     o.add_argument("--warmup", type=int, default=1)
     o.add_argument("--only", nargs="*", choices=sorted(PAIRS), default=[])
+    conf = {"action": "append", "default": [], "help": "a Spark property of the session, key=value"}
+    c = sub.add_parser("calibrate")
+    c.add_argument("--steps", type=float, default=2e7)
+    c.add_argument("--repeats", type=int, default=5)
+    c.add_argument("--conf", **conf)
     s = sub.add_parser("scaling")
-    s.add_argument("--core-seconds", type=float, default=60.0)
-    s.add_argument("--repeats", type=int, default=1)
-    s.add_argument("--conf", action="append", default=[], help="a Spark property of the session, key=value")
+    s.add_argument("--steps-per-task", type=float, required=True)
+    s.add_argument("--repeats", type=int, default=3)
+    s.add_argument("--conf", **conf)
     e = sub.add_parser("session")
     e.add_argument("--executors", type=int, default=2)
     i = sub.add_parser("imports")
     i.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
-    commands = {"overhead": overhead, "scaling": scaling, "session": session_start, "imports": imports}
+    commands = {
+        "overhead": overhead,
+        "calibrate": calibrate,
+        "scaling": scaling,
+        "session": session_start,
+        "imports": imports,
+    }
     result = commands[args.command](args)
     print(json.dumps(result), flush=True)
 

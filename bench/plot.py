@@ -69,9 +69,10 @@ def imports(results: dict):
 
 
 def scaling(results: dict):
-    fig, ax = figure(len(results))
-    bars(ax, list(results), {"job": [row["seconds"] for row in results.values()]}, "seconds")
-    ax.set_title("A 60 core-second CPU-bound job by workers and cores (one 2-core host)")
+    setups = results["setups"]
+    fig, ax = figure(len(setups))
+    bars(ax, list(setups), {"job": [row["seconds"] for row in setups.values()]}, "seconds")
+    ax.set_title(f"A {results['core_seconds']} core-second CPU-bound job by workers and cores (one 2-core host)")
     return fig
 
 

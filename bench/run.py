@@ -179,16 +179,25 @@ def scale_workers(count: int) -> None:
 
 
 def scaling(quick: bool) -> dict:
-    core_seconds = "4" if quick else "60"
+    """The same job on each setup: sized once, on an executor core, to 60 core-seconds (4 with --quick), then
+    repeated in each setup (once with --quick)."""
+    core_seconds = 4 if quick else 60
+    repeats = "1" if quick else "3"
     # (workers, spark.cores.max); --quick leaves the cluster as it is
     setups = [(2, 4)] if quick else [(1, 1), (1, 2), (2, 2), (2, 4)]
-    out = {}
+    calibration = in_driver("driver.py", "calibrate", "--repeats", "1" if quick else "5")
+    tasks = 16
+    steps = round(core_seconds * calibration["steps_per_second"] / tasks)
+    log(f"scaling: {calibration['steps_per_second']:,.0f} loop steps/s on an executor core -> {steps:,} a task")
+    out = {"core_seconds": core_seconds, "calibration": calibration, "setups": {}}
     try:
         for workers, cores in setups:
             scale_workers(workers)
             conf = f"spark.cores.max={cores}"
-            row = in_driver("driver.py", "scaling", "--core-seconds", core_seconds, "--conf", conf)
-            out[f"{workers} worker{'s' if workers > 1 else ''}, {cores} core{'s' if cores > 1 else ''}"] = row
+            args = ("--steps-per-task", str(steps), "--repeats", repeats, "--conf", conf)
+            row = in_driver("driver.py", "scaling", *args)
+            setup = f"{workers} worker{'s' if workers > 1 else ''}, {cores} core{'s' if cores > 1 else ''}"
+            out["setups"][setup] = row
             log(f"scaling {workers} workers, {cores} cores: {row['seconds']} {row['executors']}")
     finally:
         scale_workers(2)
@@ -435,20 +444,24 @@ def report(results: dict, plots: list[str], plot_dir: str) -> str:
             "",
         ]
     if "scaling" in results:
+        r = results["scaling"]
+        rate = r["calibration"]["steps_per_second"]
         lines += [
             "## Scaling",
             "",
-            "A CPU-bound job (pure Python, 16 tasks) of 60 core-seconds, by workers and the session's",
-            "`spark.cores.max`. "
-            "On this one host the workers share its cores: more workers cannot add CPU, the figure shows what the",
-            "scheduling and the extra executor cost.",
+            f"A CPU-bound job (pure Python, 16 tasks) of {r['core_seconds']} core-seconds, by workers and the",
+            "session's `spark.cores.max`: the same number of loop steps in every setup, sized once on an executor",
+            f"core ({rate:,.0f} steps/s, median of {len(r['calibration']['rates'])} one-task runs). On this one host",
+            "the workers share its cores: more workers cannot add CPU, the figure shows what the scheduling and the",
+            "extra executor cost.",
             "",
-            "| setup | executors (host: cores) | seconds |",
-            "|---|---|---|",
+            "| setup | executors (host: cores) | seconds | core-seconds / seconds |",
+            "|---|---|---|---|",
         ]
-        for setup, row in results["scaling"].items():
+        for setup, row in r["setups"].items():
             executors = ", ".join(f"{h}: {c}" for h, c in sorted(row["executors"].items()))
-            lines.append(f"| {setup} | {executors} | {fmt(stats(row['seconds']))} |")
+            speedup = [r["core_seconds"] / t for t in row["seconds"]]
+            lines.append(f"| {setup} | {executors} | {fmt(stats(row['seconds']))} | {fmt(stats(speedup), '×', 2)} |")
         lines.append("")
     if "shuffle" in results:
         r = results["shuffle"]

@@ -28,8 +28,11 @@ def test_bench_quick_runs_every_section_and_writes_the_report(tmp_path):
         assert row["local"] and row["cluster"] and all(t > 0 for t in row["local"] + row["cluster"]), row
     cut = results["imports"]
     assert len(cut["image"]) == len(cut["shipped"]) == 2 and all(t > 0 for t in cut["image"] + cut["shipped"]), cut
-    for setup, row in results["scaling"].items():
+    scaling = results["scaling"]
+    assert scaling["calibration"]["steps_per_second"] > 0, scaling
+    for setup, row in scaling["setups"].items():
         assert len(row["executors"]) == 2 and all(t > 0 for t in row["seconds"]), (setup, row)
+        assert row["steps_per_task"] > 0, (setup, row)
     assert results["shuffle"]["encrypted"][0] > 0 and results["shuffle"]["plain"][0] > 0
     sizes = results["images"]
     assert sizes["ml"]["cuda_bytes"] > 1e9, "the ml image carries PyPI torch's CUDA libraries"
