@@ -17,97 +17,97 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 bootstrap: ## make sure a Docker engine with buildx and compose is there (installs Debian's on a bare host)
-	@bash scripts/bootstrap-docker.sh
+	@bash tooling/bootstrap-docker.sh
 
-$(VENV)/.installed: tests/requirements-dev.lock scripts/bootstrap-venv.sh
-	@bash scripts/bootstrap-venv.sh $(PYTHON) $(VENV) tests/requirements-dev.lock
+$(VENV)/.installed: tests/requirements-dev.lock tooling/bootstrap-venv.sh
+	@bash tooling/bootstrap-venv.sh $(PYTHON) $(VENV) tests/requirements-dev.lock
 	@touch $@
 
 venv: $(VENV)/.installed ## the host tools (pytest, ruff, hadolint, uv) in .venv, hash-checked
 
 lock: venv ## regenerate the Python locks (with hashes) and the jar lock (Maven, sha256) from versions.env
-	$(VPY) scripts/lock.py
-	$(VPY) scripts/jars.py lock
+	$(VPY) -m tooling.lock
+	$(VPY) -m tooling.jars lock
 
 lock-check: venv ## fail when a lock (Python or jar) is stale against versions.env
-	$(VPY) scripts/lock.py --check
-	$(VPY) scripts/jars.py check
+	$(VPY) -m tooling.lock --check
+	$(VPY) -m tooling.jars check
 
 lint: venv lock-check ## Python lint, Dockerfile lint, compose config
-	$(VENV)/bin/ruff check scripts tests smoke_tests images bench
-	$(VENV)/bin/ruff format --check scripts tests smoke_tests images bench
-	bash -n scripts/*.sh images/spark/entrypoint.sh images/objectstore/entrypoint.sh images/base/pip-install-locked
+	$(VENV)/bin/ruff check tooling cli tests smoke_tests images bench
+	$(VENV)/bin/ruff format --check tooling cli tests smoke_tests images bench
+	bash -n tooling/*.sh images/spark/entrypoint.sh images/objectstore/entrypoint.sh images/base/pip-install-locked
 	$(VENV)/bin/hadolint images/*/Dockerfile
 	MLRT_VERSION=lint JUPYTER_TOKEN=lint SPARK_AUTH_SECRET=lint MLRT_S3_ACCESS_KEY=lint MLRT_S3_SECRET_KEY=lint SPARK_CONNECT_TOKEN=lint $(COMPOSE) --env-file /dev/null config --quiet
 
-unit: venv ## tests of the project's own scripts (no images needed)
+unit: venv ## tests of the build tooling, the CLI and the test cluster's files (no images needed)
 	$(VPY) -m pytest tests/unit
 
 build: bootstrap ## build the images (base -> spark -> ml -> notebook); creates the Debian base if no registry has it
-	$(PYTHON) scripts/images.py build
+	$(PYTHON) -m tooling.images build
 
 test-images: venv build sbom ## per-image tests, inherited by child images (the SBOMs' too)
 	$(VPY) -m pytest tests/images --durations=15
 
 sbom: venv build ## an SPDX SBOM per image (Debian packages, Python packages, jars) in build/sbom, by syft
-	$(VPY) scripts/sbom.py
+	$(VPY) -m tooling.sbom
 
 runtime-manifest: build ## write docs/runtime-manifest.md (every package and jar) by running the built images
-	$(PYTHON) scripts/runtime_manifest.py
+	$(PYTHON) -m tooling.runtime_manifest
 
 runtime-manifest-check: build ## fail when docs/runtime-manifest.md differs from the built images
-	$(PYTHON) scripts/runtime_manifest.py --check
+	$(PYTHON) -m tooling.runtime_manifest --check
 
 k8s-tools: ## build helm, kustomize and kubeconform (pinned in versions.env) with go install into .cache/tools
-	@bash scripts/install-go-tools.sh helm kustomize kubeconform
+	@bash tooling/install-go-tools.sh helm kustomize kubeconform
 
 k8s-validate: venv k8s-tools ## helm lint + strict offline schema checks + security/RBAC tests of chart and kustomize
-	$(VPY) scripts/k8s.py validate
+	$(VPY) -m tooling.k8s validate
 	$(VPY) -m pytest tests/k8s
 
 k8s-kustomize-base: venv k8s-tools ## regenerate k8s/kustomize/base/mlrt.yaml from the chart
-	$(VPY) scripts/k8s.py kustomize-base
+	$(VPY) -m tooling.k8s kustomize-base
 
 k8s-secrets: venv ## write a kustomize overlay's missing *-secret.env files with random values (OVERLAY=dev|prod)
-	$(VPY) scripts/k8s.py secrets k8s/kustomize/overlays/$(or $(OVERLAY),dev)
+	$(VPY) -m tooling.k8s secrets k8s/kustomize/overlays/$(or $(OVERLAY),dev)
 
 k8s-docs: venv k8s-tools ## regenerate docs/kubernetes-values.md (values schema) and docs/kubernetes-network-flows.md
-	$(VPY) scripts/k8s.py values-doc
-	$(VPY) scripts/k8s.py flows-doc
+	$(VPY) -m tooling.k8s values-doc
+	$(VPY) -m tooling.k8s flows-doc
 
-k8s-gomod: ## regenerate k8s/local/go.mod (the Kubernetes test cluster's wrapper module) from k8s.io/kubernetes's go.mod
-	$(PYTHON) scripts/k8s_build.py gomod
+k8s-gomod: ## regenerate tests/k8s_cluster/gomod/go.mod (the Kubernetes test cluster's wrapper module) from k8s.io/kubernetes's go.mod
+	$(PYTHON) -m tests.k8s_cluster.build gomod
 
 k8s-up: venv build ## use the cluster KUBECONFIG points to, else start the Kubernetes test cluster (builds it from Go modules)
-	$(VPY) scripts/k8s_cluster.py up
+	$(VPY) -m tests.k8s_cluster.cluster up
 
 k8s-down: venv ## stop the Kubernetes test cluster and delete its state (built binaries and imported images are kept)
-	$(VPY) scripts/k8s_cluster.py down
+	$(VPY) -m tests.k8s_cluster.cluster down
 
 k8s-restart-check: venv build ## the Kubernetes test cluster comes back after down: up -> down -> up (left up)
 	@# Its binaries (and the NetworkPolicy agent) are built first, untimed (a cold Go build takes 15 min or more); the test times each start.
-	$(VPY) scripts/k8s_build.py build >/dev/null
-	@bash scripts/install-go-tools.sh kube-network-policies
+	$(VPY) -m tests.k8s_cluster.build build >/dev/null
+	@bash tooling/install-go-tools.sh kube-network-policies
 	$(VPY) -m pytest tests/localcluster -v -s
 
 k8s-status: venv ## which Kubernetes test cluster processes run
-	$(VPY) scripts/k8s_cluster.py status
+	$(VPY) -m tests.k8s_cluster.cluster status
 
 k8s-e2e: venv build k8s-tools ## end-to-end on Kubernetes: helm install, Jupyter, smoke tests, helm test, spark-submit, kustomize
-	@kubeconfig=$$($(VPY) scripts/k8s_cluster.py up) && bins=$$($(VPY) scripts/k8s_build.py build) && \
+	@kubeconfig=$$($(VPY) -m tests.k8s_cluster.cluster up) && bins=$$($(VPY) -m tests.k8s_cluster.build build) && \
 	  KUBECONFIG=$$kubeconfig MLRT_KUBECTL=$$bins/kubectl MLRT_HELM=$(CURDIR)/.cache/tools/bin/helm \
 	  $(VPY) -m pytest tests/e2e -v -s --durations=20
 
 submit: venv ## spark-submit APP=path.py to TARGET=compose (default) or k8s; CONF="spark.x=y ..."
 	$(if $(APP),,$(error APP is not set: make submit APP=path/to/job.py [TARGET=k8s] [CONF="spark.x=y ..."]))
-	$(VPY) scripts/submit.py $(or $(TARGET),compose) $(APP) $(foreach c,$(CONF),--conf $(c))
+	$(VPY) -m cli.submit $(or $(TARGET),compose) $(APP) $(foreach c,$(CONF),--conf $(c))
 
 env: ## write .env (image tag; generated Jupyter token, Spark secret, store keys, Connect token, MLflow account)
-	@$(PYTHON) scripts/dotenv.py
+	@$(PYTHON) -m cli.dotenv
 
 up: build env ## build what is missing and start the compose cluster with JupyterLab
 	$(COMPOSE) up -d --wait --remove-orphans
-	@$(PYTHON) scripts/dotenv.py --url
+	@$(PYTHON) -m cli.dotenv --url
 
 down: ## stop the compose cluster (volumes with notebooks and event logs are kept)
 	-$(COMPOSE) down --remove-orphans
@@ -117,7 +117,7 @@ smoke: ## run the smoke tests in the driver (jupyter) container against the runn
 	$(COMPOSE) exec -T -w /tmp/mlrt-smoke-tests jupyter python -X faulthandler -m pytest -p no:cacheprovider -v --durations=20 $(SMOKE_ARGS)
 
 browser: ## Chromium for the browser test (installs Debian's chromium on a bare Debian host; or set MLRT_CHROMIUM)
-	@bash scripts/bootstrap-browser.sh
+	@bash tooling/bootstrap-browser.sh
 
 test-cluster: venv browser ## host-side checks of the running cluster (ports, login over HTTP, JupyterLab in Chromium)
 	$(VPY) -m pytest tests/cluster --durations=15
@@ -136,7 +136,7 @@ test: ## everything: static checks, unit tests, build, image tests, compose and 
 	  for target in lint unit k8s-validate test-images runtime-manifest-check up; do stage $$target || { report; exit 1; }; done; \
 	  stage smoke SMOKE_ARGS='$(SMOKE_IN_TEST)' && stage test-cluster; \
 	  status=$$?; stage down; [ $$status = 0 ] || { report; exit $$status; }; \
-	  running=$$($(VPY) scripts/k8s_cluster.py status >/dev/null 2>&1 && echo yes); \
+	  running=$$($(VPY) -m tests.k8s_cluster.cluster status >/dev/null 2>&1 && echo yes); \
 	  if [ -z "$$running" ]; then stage k8s-restart-check; status=$$?; else status=0; fi; \
 	  [ $$status != 0 ] || { stage k8s-e2e; status=$$?; }; \
 	  [ -n "$$running" ] || stage k8s-down; report; exit $$status
@@ -144,11 +144,11 @@ test: ## everything: static checks, unit tests, build, image tests, compose and 
 bench: venv build ## measure start-up, API launch overhead, scaling, shuffle, image sizes: docs/benchmarks.md (TARGET=k8s: on Kubernetes)
 ifeq ($(TARGET),k8s)
 	@$(MAKE) --no-print-directory k8s-tools
-	@kubeconfig=$$($(VPY) scripts/k8s_cluster.py up) && bins=$$($(VPY) scripts/k8s_build.py build) && \
+	@kubeconfig=$$($(VPY) -m tests.k8s_cluster.cluster up) && bins=$$($(VPY) -m tests.k8s_cluster.build build) && \
 	  KUBECONFIG=$$kubeconfig MLRT_KUBECTL=$$bins/kubectl MLRT_HELM=$(CURDIR)/.cache/tools/bin/helm \
-	  $(VPY) bench/run.py --target k8s $(BENCH_ARGS)
+	  $(VPY) -m bench.run --target k8s $(BENCH_ARGS)
 else
-	$(VPY) bench/run.py $(BENCH_ARGS)
+	$(VPY) -m bench.run $(BENCH_ARGS)
 endif
 
 clean-volumes: down ## delete the cluster's volumes (notebooks and event logs are lost)

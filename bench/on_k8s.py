@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-import k8s
-import k8s_cluster
+from tests.k8s_cluster import cluster as k8s_cluster
+from tooling import k8s
 
 ROOT = Path(__file__).resolve().parent.parent
 VALUES = ROOT / "tests" / "e2e" / "values-local.yaml"
@@ -32,7 +32,7 @@ EXEC_IN_DRIVER = [k8s.KUBECTL, "-n", NAMESPACE, "exec", NOTEBOOK, "-c", "jupyter
 
 
 def run(*cmd: str, timeout: int = 1200, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(list(cmd), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode:
         raise SystemExit(f"bench: `{' '.join(cmd)}` failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return proc
@@ -55,7 +55,7 @@ def installed() -> bool:
 
 def install() -> float:
     if k8s_cluster.is_test_cluster(os.environ.get("KUBECONFIG", "")):  # its small volume pool, as the e2e tests do
-        run(sys.executable, str(ROOT / "scripts" / "k8s_cluster.py"), "volumes", timeout=300)
+        run(sys.executable, "-m", "tests.k8s_cluster.cluster", "volumes", timeout=300)
     started = time.monotonic()
     run(
         k8s.HELM,

@@ -1,6 +1,6 @@
 """`make bench`: what users feel, measured on this machine, written to docs/benchmarks.md with plots.
 
-  python bench/run.py [--target compose|k8s] [--quick] [--only SECTION ...] [--out DIR]
+  python -m bench.run [--target compose|k8s] [--quick] [--only SECTION ...] [--out DIR]
 
 Sections (each figure over several runs, min / median / max; a comparison is a ratio taken pair by pair, the
 two sides in turn A B A B in one run, so it holds when the machine's speed drifts):
@@ -41,15 +41,11 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT / "bench"))
+from bench import on_k8s
+from cli import dotenv
+from tooling import images, versions
 
-import on_k8s  # noqa: E402
-
-import dotenv  # noqa: E402
-import images  # noqa: E402
-import versions  # noqa: E402
+ROOT = versions.ROOT
 
 DOCS = ROOT / "docs"
 SECTIONS = ("startup", "session", "overhead", "imports", "scaling", "shuffle", "images")

@@ -1,7 +1,6 @@
-"""Host-side tests: make the project's scripts importable."""
+"""Host-side tests. The repository root is on sys.path (pytest's rootdir: `tests` is a package), so tests import
+the build tooling as `tooling.*`, the user CLI as `cli.*` and the Kubernetes test cluster as `tests.k8s_cluster.*`."""
 
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))

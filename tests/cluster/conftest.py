@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import requests
 
-import dotenv
+from cli import dotenv
 from tests.conftest import ROOT
 
 

@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 def test_bench_quick_runs_every_section_and_writes_the_report(tmp_path):
     sections = ["session", "overhead", "imports", "scaling", "shuffle", "images"]
     proc = subprocess.run(
-        [sys.executable, "bench/run.py", "--quick", "--only", *sections, "--out", str(tmp_path)],
+        [sys.executable, "-m", "bench.run", "--quick", "--only", *sections, "--out", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -181,7 +181,8 @@ def test_submit_wrapper_runs_a_job_on_the_compose_cluster(tmp_path):
     result = subprocess.run(
         [
             sys.executable,
-            str(ROOT / "scripts" / "submit.py"),
+            "-m",
+            "cli.submit",
             "compose",
             str(app),
             "--conf",
@@ -189,6 +190,7 @@ def test_submit_wrapper_runs_a_job_on_the_compose_cluster(tmp_path):
             "--",
             "1234",
         ],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,

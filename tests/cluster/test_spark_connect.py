@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-import dotenv
+from cli import dotenv
 
 PORT = 15002
 

@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 
-import k8s
-import k8s_cluster
-import versions
 from tests.conftest import ROOT
+from tests.k8s_cluster import cluster as k8s_cluster
+from tooling import k8s, versions
 
 HELM, KUBECTL = k8s.HELM, k8s.KUBECTL
 CHART = ROOT / "k8s" / "helm" / "mlrt"
@@ -30,7 +29,7 @@ VALUES = Path(__file__).with_name("values-local.yaml")
 
 
 def run(*cmd: str, check: bool = True, timeout: int = 600, stdin: str | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, input=stdin)
+    proc = subprocess.run(list(cmd), cwd=ROOT, capture_output=True, text=True, timeout=timeout, input=stdin)
     if check and proc.returncode:
         pytest.fail(f"`{' '.join(cmd)}` failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc
@@ -60,7 +59,7 @@ def cluster() -> str:
 def fresh_volumes(cluster):
     """On the Kubernetes test cluster, put released hostPath volumes back into the pool before each install."""
     if k8s_cluster.is_test_cluster(cluster):
-        run(sys.executable, str(ROOT / "scripts" / "k8s_cluster.py"), "volumes")
+        run(sys.executable, "-m", "tests.k8s_cluster.cluster", "volumes")
 
 
 @contextmanager
@@ -86,7 +85,7 @@ def namespace(cluster):
 def enforced(cluster):
     """NetworkPolicy tests need a cluster that enforces policies. The Kubernetes test cluster records whether its
     agent could program the kernel; without enforcement they report skipped with that reason, never passed."""
-    import k8s_cluster
+    from tests.k8s_cluster import cluster as k8s_cluster
 
     if Path(cluster.split(":")[0]) == k8s_cluster.KUBECONFIG:
         status = k8s_cluster.NETWORK_POLICIES_STATUS

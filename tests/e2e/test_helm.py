@@ -186,7 +186,8 @@ def test_spark_submit_cluster_mode(release, tmp_path):
     started = time.monotonic()
     proc = run(
         sys.executable,
-        str(ROOT / "scripts" / "submit.py"),
+        "-m",
+        "cli.submit",
         "k8s",
         str(app),
         "--namespace",

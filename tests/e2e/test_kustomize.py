@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-import k8s
 from tests.e2e.conftest import kubectl, notebook_job_runs_on_executor_pods, only_kept_claims_are_left
+from tooling import k8s
 
 NAMESPACE = "mlrt"  # the base is the chart rendered for namespace mlrt (Spark's driver host names it)
 

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import images
-import versions
+from tooling import images, versions
 
 PINS = versions.load()
 

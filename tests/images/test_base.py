@@ -97,7 +97,7 @@ def files_of(image: str, tmp_path: Path):
 def test_host_ca_bundle_is_in_no_layer(image, tmp_path):
     """The build's CA bundle is a BuildKit secret: none of its certificates that the image does not already
     ship (e.g. a corporate proxy's CA) may appear in any layer."""
-    import images as build
+    from tooling import images as build
 
     bundle = build.ca_bundle()
     if bundle is None:
@@ -116,7 +116,7 @@ def test_host_ca_bundle_is_in_no_layer(image, tmp_path):
 
 def test_computed_tag_names_what_the_image_runs(image):
     """`make build` also tags each image with what running it reports (Python, and Spark where present)."""
-    import images as build
+    from tooling import images as build
 
     name = image.split("/", 1)[1].split(":", 1)[0]
     tags = build.computed_tags(name, PINS)

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import images
-import jars
-import sbom
+from tooling import images, jars, sbom
 
 from .conftest import inspect
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-import jars
 from tests.conftest import ROOT
+from tooling import jars
 
 from .conftest import PINS, inspect, key_pair_dir, run
 

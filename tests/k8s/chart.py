@@ -9,8 +9,7 @@ from pathlib import Path
 
 import yaml
 
-import k8s
-import versions
+from tooling import k8s, versions
 
 VALUE_SETS = [None, *sorted(k8s.VALUE_SETS.glob("*.yaml"))]
 IDS = ["default"] + [p.stem for p in VALUE_SETS[1:]]

@@ -9,8 +9,7 @@ import re
 import pytest
 import yaml
 
-import k8s
-import versions
+from tooling import k8s, versions
 
 from .chart import IDS, VALUE_SETS, check_pod_security_restricted, pod_specs, render_notes, rendered
 
@@ -96,7 +95,7 @@ def test_chart_templates_hold_one_kind_each_in_a_folder_per_component():
 
 @pytest.mark.parametrize("values", VALUE_SETS, ids=IDS)
 def test_the_published_names_are_the_release_s_objects_and_submit_finds_them(values):
-    import submit
+    from cli import submit
 
     docs = rendered(values)
     selector = dict(pair.split("=") for pair in submit.NAMES_SELECTOR.format(release=k8s.RELEASE).split(","))

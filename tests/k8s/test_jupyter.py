@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import k8s
+from tooling import k8s
 
 from .chart import render_notes
 

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import yaml
 
-import k8s
+from tooling import k8s
 
 from .chart import (
     check_network_policies_default_deny_and_allow_spark,

@@ -3,7 +3,7 @@ every workload under it, Spark's and Ray on Spark's flows, the generated flows d
 
 from __future__ import annotations
 
-import k8s
+from tooling import k8s
 
 from .chart import check_network_policies_default_deny_and_allow_spark
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-import k8s
+from tooling import k8s
 
 from .chart import by, conf, env_of, executor_template, pod_specs, render
 

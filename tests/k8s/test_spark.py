@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import k8s
-import versions
+from tooling import k8s, versions
 
 from .chart import check_rbac_namespaced_and_minimal
 

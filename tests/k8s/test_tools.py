@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import k8s
-import versions
+from tooling import k8s, versions
 
 
 def test_helm_reports_its_release_version():

@@ -1,6 +1,6 @@
 """The Kubernetes test cluster comes back after `down`: up -> down -> up, each start proven by a Ready node.
 
-Runs the real cluster script as `make test` does (root, binaries built by scripts/k8s_build.py). It leaves the
+Runs the real cluster script as `make test` does (root, binaries built by tests/k8s_cluster/build.py). It leaves the
 cluster up, so that the e2e tests that follow reuse it; `make test` stops it at the end (the last `down`).
 """
 
@@ -14,20 +14,20 @@ import pytest
 
 from tests.conftest import ROOT
 
-SCRIPT = [sys.executable, str(ROOT / "scripts" / "k8s_cluster.py")]
+SCRIPT = [sys.executable, "-m", "tests.k8s_cluster.cluster"]
 
 
 def cluster(command: str) -> subprocess.CompletedProcess:
     started = time.monotonic()
-    proc = subprocess.run([*SCRIPT, command], capture_output=True, text=True, timeout=900)
-    print(f"k8s_cluster.py {command}: exit {proc.returncode} in {time.monotonic() - started:.0f} s")
-    assert proc.returncode == 0, f"`k8s_cluster.py {command}` failed:\n{proc.stderr[-3000:]}"
+    proc = subprocess.run([*SCRIPT, command], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    print(f"tests.k8s_cluster.cluster {command}: exit {proc.returncode} in {time.monotonic() - started:.0f} s")
+    assert proc.returncode == 0, f"`python -m tests.k8s_cluster.cluster {command}` failed:\n{proc.stderr[-3000:]}"
     return proc
 
 
 def node_ready(kubeconfig: str) -> bool:
-    import k8s_build
-    import versions
+    from tests.k8s_cluster import build as k8s_build
+    from tooling import versions
 
     kubectl = k8s_build.cache_dir(versions.load()) / "kubectl"
     out = subprocess.run(
@@ -48,7 +48,7 @@ def node_ready(kubeconfig: str) -> bool:
 
 
 def test_the_local_cluster_starts_again_after_down():
-    import k8s_cluster
+    from tests.k8s_cluster import cluster as k8s_cluster
 
     if (given := k8s_cluster.user_kubeconfig()) and given != k8s_cluster.KUBECONFIG and k8s_cluster.reachable(given):
         pytest.skip(f"KUBECONFIG names a reachable cluster ({given}); the Kubernetes test cluster is not used")

@@ -1,4 +1,4 @@
-"""The jar lock (scripts/jars.py): declarations, repositories, Maven resolution against a real local repository
+"""The jar lock (tooling/jars.py): declarations, repositories, Maven resolution against a real local repository
 and a real HTTP server, what is left out and why, and verification at build time."""
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import jars
-import versions
+from tooling import jars, versions
 
 SPARK = ["scala-library-2.13.17.jar", "slf4j-api-2.0.17.jar", "jackson-core-2.21.2.jar", "zstd-jni-1.5.7-6.jar"]
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import re
 import shutil
 import time
 
 import pytest
+import tomllib
+import yaml
 
-import k8s_build
-import k8s_cluster
-import versions
+from tests.k8s_cluster import build as k8s_build
+from tests.k8s_cluster import cluster as k8s_cluster
+from tooling import versions
 
 KUBE_GOMOD = """module k8s.io/kubernetes
 
@@ -63,7 +67,7 @@ def test_ldflags_stamp_the_version_that_the_api_server_reports():
 
 
 def test_committed_gomod_matches_versions_env():
-    """k8s/local/go.mod requires exactly the pinned Kubernetes, etcd and CoreDNS, and 31 staging replaces."""
+    """gomod/go.mod requires exactly the pinned Kubernetes, etcd and CoreDNS, and 31 staging replaces."""
     pins = versions.load()
     text = (k8s_build.MODULE_DIR / "go.mod").read_text()
     assert f"\tk8s.io/kubernetes {pins['KUBERNETES_VERSION']}\n" in text
@@ -95,6 +99,48 @@ def test_unreachable_kubeconfig_is_not_reused(tmp_path, monkeypatch):
 def test_kubeadm_config_names_the_stable_node_address():
     text = k8s_cluster.kubeadm_config(versions.load())
     assert f"advertiseAddress: {k8s_cluster.NODE_IP}" in text and "kubernetesVersion: v1.34.4" in text
+
+
+def test_config_files_render_to_documents_their_components_can_read(component_dirs):
+    """The files in tests/k8s_cluster/config/, filled as `up` fills them: every placeholder replaced, each file
+    parses in its own format, and the values land where the components read them."""
+    k8s_cluster.write_configs(versions.load())
+    state = k8s_cluster.STATE
+    texts = {path.name: path.read_text() for path in [*state.glob("*.*"), state / "Corefile", *state.glob("cni/*")]}
+    assert set(texts) == {"containerd.toml", "kubelet.yaml", "kube-proxy.yaml", "Corefile", "10-mlrt.conflist"}
+    assert not [name for name, text in texts.items() if "${" in text]
+    containerd = tomllib.loads(texts["containerd.toml"])
+    assert containerd["grpc"]["address"] == str(k8s_cluster.CONTAINERD_SOCK)
+    assert containerd["plugins"]["io.containerd.grpc.v1.cri"]["sandbox_image"] == versions.load()["PAUSE_IMAGE"]
+    kubelet = yaml.safe_load(texts["kubelet.yaml"])
+    assert kubelet["clusterDNS"] == [k8s_cluster.NODE_IP] and isinstance(kubelet["oomScoreAdj"], int)
+    assert yaml.safe_load(texts["kube-proxy.yaml"])["hostnameOverride"] == k8s_cluster.NODE_NAME
+    cni = json.loads(texts["10-mlrt.conflist"])
+    assert cni["plugins"][0]["ipam"]["ranges"] == [[{"subnet": k8s_cluster.NODE_POD_CIDR}]]
+    assert f"bind {k8s_cluster.NODE_IP}" in texts["Corefile"]
+    for name, values in {
+        "storage-class.yaml": {"storage_class": "sc"},
+        "volume.yaml": {"name": "v", "storage_class": "sc", "size": "1Gi", "path": "/tmp/v"},
+    }.items():
+        assert yaml.safe_load(k8s_cluster.config(name, **values))["kind"] in ("StorageClass", "PersistentVolume")
+    kinds = [doc["kind"] for doc in yaml.safe_load_all((k8s_cluster.CONFIG / "rbac.yaml").read_text())]
+    assert kinds.count("ClusterRoleBinding") == 3 and "ServiceAccount" in kinds
+
+
+def test_a_config_placeholder_without_a_value_is_an_error():
+    with pytest.raises(KeyError, match="storage_class"):
+        k8s_cluster.config("volume.yaml", name="v", size="1Gi", path="/tmp/v")
+
+
+def test_the_tooling_and_the_test_cluster_do_not_import_the_user_cli():
+    """What users run (cli/) may use the tooling; the tooling and the test harness never use the CLI."""
+    root = versions.ROOT
+    for path in [*root.glob("tooling/*.py"), *root.glob("tests/k8s_cluster/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            assert not [n for n in names if n == "cli" or n.startswith("cli.")], f"{path} imports the user CLI"
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import submit
+from cli import submit
 
 
 @pytest.fixture

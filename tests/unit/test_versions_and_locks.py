@@ -6,10 +6,8 @@ import re
 
 import pytest
 
-import images
-import lock
-import versions
 from tests.conftest import ROOT
+from tooling import images, lock, versions
 
 
 def test_versions_file_parses_and_has_the_core_pins():

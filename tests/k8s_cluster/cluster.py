@@ -1,15 +1,15 @@
 """A Kubernetes cluster for the end-to-end tests: reuse the one the kubeconfig points to, else run a local one.
 
-  python scripts/k8s_cluster.py up         # print the kubeconfig to use (starting the test cluster if needed)
-  python scripts/k8s_cluster.py down       # stop the Kubernetes test cluster and delete its state (images are kept)
-  python scripts/k8s_cluster.py status
-  python scripts/k8s_cluster.py volumes    # put released hostPath volumes of the test cluster to the pool
+  python -m tests.k8s_cluster.cluster up         # print the kubeconfig to use (starting the test cluster if needed)
+  python -m tests.k8s_cluster.cluster down       # stop the test cluster and delete its state (images are kept)
+  python -m tests.k8s_cluster.cluster status
+  python -m tests.k8s_cluster.cluster volumes    # put released hostPath volumes of the test cluster to the pool
 
 Reuse: when $KUBECONFIG (or ~/.kube/config) names a cluster whose API answers, that cluster is used as is
 (kind, k3d, minikube, a cloud cluster); its nodes must already have the mlrt images under their own names
 (`make build`, then `kind load docker-image` or the like).
 
-Local: a single node on this host, as root, built from Go modules by scripts/k8s_build.py: etcd, kube-apiserver,
+Local: a single node on this host, as root, built from Go modules by tests/k8s_cluster/build.py: etcd, kube-apiserver,
 kube-controller-manager, kube-scheduler, kubelet, kube-proxy (iptables), CoreDNS and kube-network-policies (the
 network SIG's NetworkPolicy agent: nftables and nfqueue, built with go install) run as host processes;
 containerd, runc and the CNI plugins (ptp, host-local, portmap, loopback, as kind uses) come from Debian; the
@@ -27,18 +27,18 @@ import os
 import shutil
 import signal
 import ssl
+import string
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import images  # noqa: E402
-import k8s_build  # noqa: E402
-import versions  # noqa: E402
+from tests.k8s_cluster import build as k8s_build
+from tooling import images, versions
 
 ROOT = versions.ROOT
+CONFIG = Path(__file__).resolve().parent / "config"
 STATE = Path(os.environ.get("MLRT_K8S_STATE", "/var/lib/mlrt-k8s"))
 RUN = Path(os.environ.get("MLRT_K8S_RUN", "/run/mlrt-k8s"))
 LOGS = STATE / "logs"
@@ -77,7 +77,7 @@ COMPONENTS = (
     "kube-network-policies",
     "coredns",
 )
-# NetworkPolicy enforcement (the ptp CNI has none): built by scripts/install-go-tools.sh at
+# NetworkPolicy enforcement (the ptp CNI has none): built by tooling/install-go-tools.sh at
 # KUBE_NETWORK_POLICIES_VERSION; its metrics endpoint doubles as the readiness check. It only knows the in-cluster
 # configuration (a ServiceAccount token at the fixed path below), so it runs in a mount namespace of its own where
 # that path is a bind mount of NETWORK_POLICIES_SA (nothing is mounted on the host's own path).
@@ -178,22 +178,23 @@ def prepare_host() -> None:
 # --- PKI and configuration --------------------------------------------------------------------------------
 
 
+def config(file: str, /, **values: object) -> str:
+    """A configuration file of the test cluster (tests/k8s_cluster/config/<name>) with its ${placeholders} filled;
+    a placeholder without a value is an error."""
+    return string.Template((CONFIG / file).read_text()).substitute({k: str(v) for k, v in values.items()})
+
+
 def kubeadm_config(pins: dict[str, str]) -> str:
-    return f"""apiVersion: kubeadm.k8s.io/v1beta4
-kind: InitConfiguration
-localAPIEndpoint: {{advertiseAddress: {NODE_IP}, bindPort: 6443}}
-nodeRegistration: {{name: {NODE_NAME}}}
----
-apiVersion: kubeadm.k8s.io/v1beta4
-kind: ClusterConfiguration
-kubernetesVersion: {pins["KUBERNETES_VERSION"]}
-clusterName: mlrt-local
-certificatesDir: {PKI}
-controlPlaneEndpoint: {NODE_IP}:6443
-networking: {{podSubnet: {POD_CIDR}, serviceSubnet: {SERVICE_CIDR}, dnsDomain: {CLUSTER_DOMAIN}}}
-apiServer:
-  certSANs: [127.0.0.1, localhost, {NODE_IP}]
-"""
+    return config(
+        "kubeadm.yaml",
+        node_ip=NODE_IP,
+        node_name=NODE_NAME,
+        kubernetes_version=pins["KUBERNETES_VERSION"],
+        pki=PKI,
+        pod_cidr=POD_CIDR,
+        service_cidr=SERVICE_CIDR,
+        cluster_domain=CLUSTER_DOMAIN,
+    )
 
 
 def write_pki(bins: Path, pins: dict[str, str]) -> None:
@@ -245,107 +246,46 @@ def write_configs(pins: dict[str, str]) -> None:
     (STATE / "cni").mkdir(parents=True, exist_ok=True)
     write(
         STATE / "cni" / "10-mlrt.conflist",
-        json.dumps(
-            {
-                "cniVersion": "0.4.0",
-                "name": "mlrt",
-                "plugins": [
-                    {
-                        "type": "ptp",
-                        "ipMasq": True,
-                        "mtu": 1500,
-                        "ipam": {
-                            "type": "host-local",
-                            "dataDir": str(RUN / "cni-ipam"),
-                            "routes": [{"dst": "0.0.0.0/0"}],
-                            "ranges": [[{"subnet": NODE_POD_CIDR}]],
-                        },
-                    },
-                    {"type": "portmap", "capabilities": {"portMappings": True}},
-                ],
-            },
-            indent=2,
-        ),
+        config("10-mlrt.conflist", ipam_dir=RUN / "cni-ipam", node_pod_cidr=NODE_POD_CIDR),
     )
     write(
         STATE / "containerd.toml",
-        f"""version = 2
-root = "{STATE / "containerd"}"
-state = "{RUN / "containerd"}"
-[grpc]
-  address = "{CONTAINERD_SOCK}"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "{pins["PAUSE_IMAGE"]}"
-  # Hosts without CAP_SYS_RESOURCE (some VMs) cannot lower oom_score_adj (the sandbox asks for -998):
-  # clamp to this process's own value instead of failing every pod.
-  restrict_oom_score_adj = {str(not lower_oom).lower()}
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "{CNI_BIN}"
-    conf_dir = "{STATE / "cni"}"
-""",
+        config(
+            "containerd.toml",
+            root=STATE / "containerd",
+            state=RUN / "containerd",
+            socket=CONTAINERD_SOCK,
+            pause_image=pins["PAUSE_IMAGE"],
+            restrict_oom_score_adj=str(not lower_oom).lower(),
+            cni_bin=CNI_BIN,
+            cni_conf=STATE / "cni",
+        ),
     )
     write(
         STATE / "kubelet.yaml",
-        f"""apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-cgroupDriver: cgroupfs
-containerRuntimeEndpoint: unix://{CONTAINERD_SOCK}
-clusterDNS: [{NODE_IP}]
-clusterDomain: {CLUSTER_DOMAIN}
-resolvConf: {resolv_conf}
-failSwapOn: false
-authentication:
-  anonymous: {{enabled: false}}
-  webhook: {{enabled: true}}
-  x509: {{clientCAFile: {PKI / "ca.crt"}}}
-authorization: {{mode: Webhook}}
-# A test node shares its disk with the developer's: no disk-pressure evictions, no image garbage collection
-# (the imported images cannot be pulled back).
-evictionHard: {{memory.available: 200Mi, nodefs.available: 1%, imagefs.available: 1%}}
-imageGCHighThresholdPercent: 100
-imageGCLowThresholdPercent: 99
-maxPods: 110
-oomScoreAdj: {-999 if lower_oom else 0}
-serializeImagePulls: false
-""",
+        config(
+            "kubelet.yaml",
+            containerd_socket=CONTAINERD_SOCK,
+            node_ip=NODE_IP,
+            cluster_domain=CLUSTER_DOMAIN,
+            resolv_conf=resolv_conf,
+            client_ca=PKI / "ca.crt",
+            oom_score_adj=-999 if lower_oom else 0,
+        ),
     )
     write(
         STATE / "kube-proxy.yaml",
-        f"""apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-mode: iptables
-clusterCIDR: {POD_CIDR}
-hostnameOverride: {NODE_NAME}
-clientConnection: {{kubeconfig: {STATE / "kube-proxy.conf"}}}
-conntrack: {{maxPerCore: 0}}
-""",
+        config("kube-proxy.yaml", pod_cidr=POD_CIDR, node_name=NODE_NAME, kubeconfig=STATE / "kube-proxy.conf"),
     )
     write(
         STATE / "Corefile",
-        f""".:53 {{
-    bind {NODE_IP}
-    errors
-    health 127.0.0.1:18181
-    ready 127.0.0.1:18182
-    kubernetes {CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{
-        kubeconfig {STATE / "coredns.conf"}
-        pods insecure
-        fallthrough in-addr.arpa ip6.arpa
-    }}
-    forward . {resolv_conf}
-    cache 30
-    loop
-    reload
-    loadbalance
-}}
-""",
+        config(
+            "Corefile",
+            node_ip=NODE_IP,
+            cluster_domain=CLUSTER_DOMAIN,
+            kubeconfig=STATE / "coredns.conf",
+            resolv_conf=resolv_conf,
+        ),
     )
 
 
@@ -634,15 +574,7 @@ def ensure_volumes(bins: Path) -> None:
         "apply",
         "-f",
         "-",
-        stdin=f"""apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata:
-  name: {STORAGE_CLASS}
-  annotations: {{storageclass.kubernetes.io/is-default-class: "true"}}
-provisioner: kubernetes.io/no-provisioner
-volumeBindingMode: WaitForFirstConsumer
-reclaimPolicy: Retain
-""",
+        stdin=config("storage-class.yaml", storage_class=STORAGE_CLASS),
     )
     pvs = json.loads(kubectl(bins, "get", "pv", "-o", "json").stdout)["items"]
     for pv in pvs:
@@ -659,75 +591,9 @@ reclaimPolicy: Retain
         path = STATE / "volumes" / name
         path.mkdir(parents=True, exist_ok=True)
         path.chmod(0o777)  # pods run as non-root users with their own uids
-        documents.append(f"""apiVersion: v1
-kind: PersistentVolume
-metadata: {{name: {name}, labels: {{mlrt.io/volume-pool: local}}}}
-spec:
-  storageClassName: {STORAGE_CLASS}
-  capacity: {{storage: {VOLUME_SIZE}}}
-  accessModes: [ReadWriteOnce, ReadWriteMany]
-  persistentVolumeReclaimPolicy: Retain
-  hostPath: {{path: {path}, type: Directory}}
-""")
+        documents.append(config("volume.yaml", name=name, storage_class=STORAGE_CLASS, size=VOLUME_SIZE, path=path))
     if documents:
         kubectl(bins, "apply", "-f", "-", stdin="---\n".join(documents))
-
-
-BOOTSTRAP_RBAC = """# What kubeadm's init binds: its admin.conf user is in group kubeadm:cluster-admins.
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: "kubeadm:cluster-admins"}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
-subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: "kubeadm:cluster-admins"}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: "system:coredns"}
-rules:
-  - apiGroups: [""]
-    resources: [endpoints, services, pods, namespaces]
-    verbs: [list, watch]
-  - apiGroups: [discovery.k8s.io]
-    resources: [endpointslices]
-    verbs: [list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: "system:coredns"}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:coredns"}
-subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:coredns"}]
----
-# The NetworkPolicy agent reads pods, namespaces and policies (what kind's kube-network-policies DaemonSet gets).
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: "system:kube-network-policies"}
-rules:
-  - apiGroups: [""]
-    resources: [pods, namespaces, nodes]
-    verbs: [get, list, watch]
-  - apiGroups: [networking.k8s.io]
-    resources: [networkpolicies]
-    verbs: [get, list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: "system:kube-network-policies"}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:kube-network-policies"}
-subjects: [{kind: ServiceAccount, name: kube-network-policies, namespace: kube-system}]
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: kube-network-policies, namespace: kube-system}
----
-# Its token (the controller manager fills it in), for the agent's in-cluster configuration.
-apiVersion: v1
-kind: Secret
-metadata:
-  name: kube-network-policies-token
-  namespace: kube-system
-  annotations: {kubernetes.io/service-account.name: kube-network-policies}
-type: kubernetes.io/service-account-token
-"""
 
 
 def write_network_policies_credentials(bins: Path) -> None:
@@ -785,7 +651,7 @@ def local_up() -> Path:
     pins = versions.load()
     started = time.monotonic()
     bins = k8s_build.build()
-    run("bash", ROOT / "scripts" / "install-go-tools.sh", "kube-network-policies", capture=False, stdout=sys.stderr)
+    run("bash", ROOT / "tooling" / "install-go-tools.sh", "kube-network-policies", capture=False, stdout=sys.stderr)
     log(f"binaries in {bins} and {NETWORK_POLICIES_BIN.parent} ({time.monotonic() - started:.0f} s)")
     if (STATE / "etcd").exists() and not any(pid_of(name) for name in COMPONENTS):
         # Left by a cluster whose processes were killed (a reboot, an ended session): start afresh, as after
@@ -810,7 +676,8 @@ def local_up() -> Path:
     wait_for("kube-apiserver", lambda: https_ok(f"https://{NODE_IP}:6443/readyz"), 180, "kube-apiserver")
     for name in ("kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"):
         start(name, commands[name])
-    run(bins / "kubectl", f"--kubeconfig={STATE / 'super-admin.conf'}", "apply", "-f", "-", input=BOOTSTRAP_RBAC)
+    rbac = (CONFIG / "rbac.yaml").read_text()
+    run(bins / "kubectl", f"--kubeconfig={STATE / 'super-admin.conf'}", "apply", "-f", "-", input=rbac)
     start("coredns", commands["coredns"])
     write_network_policies_credentials(bins)
     start("kube-network-policies", commands["kube-network-policies"])

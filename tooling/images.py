@@ -1,14 +1,14 @@
 """Build the mlrt images in layer order and tag them from what the built images report.
 
-  python scripts/images.py build [IMAGE ...]   build (default: all) images, parents first
-  python scripts/images.py list                the image references, one a line
+  python -m tooling.images build [IMAGE ...]   build (default: all) images, parents first
+  python -m tooling.images list                the image references, one a line
 
 Every image is images/<name>/Dockerfile with images/<name>/ as its context, chained by ARG BASE_IMAGE.
 Build args come from versions.env (each ARG a Dockerfile declares and versions.env has). An extra CA bundle
 (MLRT_CA_BUNDLE, else SSL_CERT_FILE, REQUESTS_CA_BUNDLE or PIP_CERT) is passed as the BuildKit secret
 "mlrt_ca" and never lands in a layer. Before the spark image, the jar lock's jars are downloaded from
-MLRT_MAVEN_REPOSITORIES and verified into images/spark/jars/ (scripts/jars.py fetch); before the objectstore
-image, rclone is built at RCLONE_VERSION with `go install` (scripts/install-go-tools.sh) into its bin/.
+MLRT_MAVEN_REPOSITORIES and verified into images/spark/jars/ (tooling/jars.py fetch); before the objectstore
+image, rclone is built at RCLONE_VERSION with `go install` (tooling/install-go-tools.sh) into its bin/.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-import jars
-import versions
+from tooling import jars, versions
 
 ROOT = versions.ROOT
 # name -> parent (None: the Debian base from versions.env). Order is build order.
@@ -175,7 +174,7 @@ def stage_jars() -> None:
 def stage_rclone() -> None:
     """Build rclone from Go modules (cached in .cache/tools/bin by version) into the objectstore image's context
     (images/objectstore/bin/, ignored by git)."""
-    subprocess.run(["bash", str(ROOT / "scripts" / "install-go-tools.sh"), "rclone"], check=True)
+    subprocess.run(["bash", str(ROOT / "tooling" / "install-go-tools.sh"), "rclone"], check=True)
     dest = ROOT / "images" / "objectstore" / "bin"
     dest.mkdir(exist_ok=True)
     shutil.copy2(ROOT / ".cache" / "tools" / "bin" / "rclone", dest / "rclone")
@@ -188,7 +187,7 @@ def build(names: list[str]) -> None:
     pins = versions.load()
     ca = ca_bundle()
     log(f"extra CA bundle for the build: {ca or 'none'}")
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "base_image.py")], check=True)
+    subprocess.run([sys.executable, "-m", "tooling.base_image"], cwd=ROOT, check=True)
     for name in with_parents(names or list(IMAGES)):
         started = time.monotonic()
         if name in STAGE:

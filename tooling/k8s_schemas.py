@@ -5,7 +5,7 @@ KUBERNETES_VERSION, fetched through the Go module proxy with `go mod download`. 
 schema ($refs inlined) named as kubeconform's default layout expects ({kind}{-group}-{version}.json), strict:
 unknown fields are errors.
 
-  python scripts/k8s_schemas.py     print the schema directory (created if missing)
+  python -m tooling.k8s_schemas     print the schema directory (created if missing)
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import versions
+from tooling import versions
 
 CACHE = versions.ROOT / ".cache" / "k8s-schemas"
 INT_OR_STRING = {"oneOf": [{"type": ["string", "null"]}, {"type": ["integer", "null"]}]}

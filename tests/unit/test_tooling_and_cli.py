@@ -1,4 +1,4 @@
-"""The project's own scripts: .env generation, image build commands, CA detection."""
+"""The build tooling and the user CLI: .env generation, image build commands, CA detection."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import stat
 
 import pytest
 
-import dotenv
-import images
-import versions
+from cli import dotenv
+from tooling import images, versions
 
 
 def test_dotenv_generates_secrets_once_and_keeps_user_lines(tmp_path):

@@ -1,7 +1,7 @@
 """Write a software bill of materials per image: SPDX 2.3 JSON from syft (SYFT_VERSION, built by
-scripts/install-go-tools.sh), listing the image's Debian packages, Python distributions and jars.
+tooling/install-go-tools.sh), listing the image's Debian packages, Python distributions and jars.
 
-  python scripts/sbom.py [IMAGE ...]        build/sbom/<image>.spdx.json for the built images (default: all)
+  python -m tooling.sbom [IMAGE ...]        build/sbom/<image>.spdx.json for the built images (default: all)
 
 syft reads the image's files in place (a container that only sleeps, without network); nothing leaves the
 machine (its update check is off). An SBOM is
@@ -17,8 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import images
-import versions
+from tooling import images, versions
 
 OUT = versions.ROOT / "build" / "sbom"
 SYFT = versions.ROOT / ".cache" / "tools" / "bin" / "syft"
@@ -36,7 +35,7 @@ def image_id(ref: str) -> str:
 
 
 def ensure_syft() -> Path:
-    subprocess.run(["bash", str(versions.ROOT / "scripts" / "install-go-tools.sh"), "syft"], check=True)
+    subprocess.run(["bash", str(versions.ROOT / "tooling" / "install-go-tools.sh"), "syft"], check=True)
     return SYFT
 
 

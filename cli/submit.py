@@ -1,7 +1,7 @@
 """spark-submit a Python application to the compose cluster or to Kubernetes, checking the input first.
 
-  python scripts/submit.py compose APP.py [--conf spark.x=y ...] [-- APP ARGS]
-  python scripts/submit.py k8s APP.py [--namespace NS] [--release NAME] [--image IMAGE]
+  python -m cli.submit compose APP.py [--conf spark.x=y ...] [-- APP ARGS]
+  python -m cli.submit k8s APP.py [--namespace NS] [--release NAME] [--image IMAGE]
                                       [--conf spark.x=y ...] [-- APP ARGS]
 
 compose: copies APP.py into the driver (jupyter) container and runs spark-submit there (client mode, the
@@ -21,7 +21,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-import versions
+from tooling import versions
 
 ROOT = versions.ROOT
 

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import versions
+from tooling import versions
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # What the official slim image leaves out, so the imported base is as lean as the one from the registry.

@@ -5,8 +5,8 @@ Spark Connect server's token (SPARK_CONNECT_TOKEN) and the MLflow server's admin
 "admin" unless set, and MLFLOW_ADMIN_PASSWORD) are generated once and kept on later runs (an existing value is never
 replaced); MLRT_VERSION always follows versions.env. Other lines a user added are kept.
 
-  python scripts/dotenv.py            create or update .env
-  python scripts/dotenv.py --url      also print the JupyterLab login URL
+  python -m cli.dotenv            create or update .env
+  python -m cli.dotenv --url      also print the JupyterLab login URL
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import re
 import secrets
 from pathlib import Path
 
-import versions
+from tooling import versions
 
 ENV_FILE = versions.ROOT / ".env"
 # name -> bytes of randomness
