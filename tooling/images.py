@@ -171,6 +171,16 @@ def stage_jars() -> None:
         log(f"NOT in the images (the jar lock has it unresolved): {package['coordinate']} ({package['reason']})")
 
 
+def stage_smoke_tests() -> None:
+    """The cluster smoke tests (smoke_tests/*.py) into the notebook image's context (images/notebook/smoke_tests/,
+    ignored by git): the image carries them for `helm test`, which cannot read files outside the chart."""
+    target = ROOT / "images" / "notebook" / "smoke_tests"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir()
+    for source in sorted((ROOT / "smoke_tests").glob("*.py")):
+        shutil.copy2(source, target / source.name)
+
+
 def stage_rclone() -> None:
     """Build rclone from Go modules (cached in .cache/tools/bin by version) into the objectstore image's context
     (images/objectstore/bin/, ignored by git)."""
@@ -180,7 +190,7 @@ def stage_rclone() -> None:
     shutil.copy2(ROOT / ".cache" / "tools" / "bin" / "rclone", dest / "rclone")
 
 
-STAGE = {"spark": stage_jars, "objectstore": stage_rclone}
+STAGE = {"spark": stage_jars, "notebook": stage_smoke_tests, "objectstore": stage_rclone}
 
 
 def build(names: list[str]) -> None:

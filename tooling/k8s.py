@@ -37,6 +37,10 @@ CHART = ROOT / "k8s" / "helm" / "mlrt"
 VALUE_SETS = CHART / "ci"
 KUSTOMIZE = ROOT / "k8s" / "kustomize"
 BASE = KUSTOMIZE / "base" / "mlrt.yaml"
+# The one Spark defaults file (images/spark/conf/) and the chart's copy of it: helm reads files inside the chart
+# only, and a symlink there draws a warning on every render. `make k8s-kustomize-base` refreshes the copy.
+SHARED_SPARK_DEFAULTS = ROOT / "images" / "spark" / "conf" / "spark-defaults.conf"
+CHART_SPARK_DEFAULTS = CHART / "files" / "spark-defaults.conf"
 RELEASE, NAMESPACE = "mlrt", "mlrt"
 
 
@@ -294,6 +298,8 @@ def main() -> None:
         elif args.command == "validate":
             validate()
         elif args.command == "kustomize-base":
+            CHART_SPARK_DEFAULTS.write_text(SHARED_SPARK_DEFAULTS.read_text())
+            print(f"k8s: wrote {CHART_SPARK_DEFAULTS.relative_to(ROOT)}", file=sys.stderr)
             BASE.write_text(kustomize_base_text())
             print(f"k8s: wrote {BASE.relative_to(ROOT)}", file=sys.stderr)
         elif args.command == "secrets":
@@ -308,6 +314,8 @@ def main() -> None:
         elif args.command == "values-doc":
             VALUES_DOC.write_text(values_doc_text())
             print(f"k8s: wrote {VALUES_DOC.relative_to(ROOT)}", file=sys.stderr)
+        elif CHART_SPARK_DEFAULTS.read_text() != SHARED_SPARK_DEFAULTS.read_text():
+            sys.exit(f"k8s: {CHART_SPARK_DEFAULTS.relative_to(ROOT)} drifted; run `make k8s-kustomize-base`")
         elif BASE.read_text() != kustomize_base_text():
             sys.exit(f"k8s: {BASE.relative_to(ROOT)} drifted from the chart; run `make k8s-kustomize-base`")
         else:

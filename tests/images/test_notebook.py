@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import time
 import uuid
 
 import pytest
+
+from tests.conftest import ROOT
 
 from .conftest import PINS, run
 
@@ -165,3 +168,12 @@ def test_proxy_routes_answer_behind_the_login(lab):
     assert code in (302, 403), f"the Spark UI route answered {code} without a token"
     assert http(name, "/spark-ui/")[0] == 503
     assert "No Spark application is running in this container" in http(name, "/spark-ui/")[1]
+
+
+def test_the_image_carries_the_checkouts_smoke_tests_for_helm_test(image):
+    """/opt/mlrt/smoke-tests holds smoke_tests/*.py as built (`helm test` runs them; the chart cannot carry files
+    from outside itself)."""
+    listing = run(image, "bash", "-c", "cd /opt/mlrt/smoke-tests && sha256sum *.py")
+    shipped = dict(reversed(line.split()) for line in listing.strip().splitlines())
+    here = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (ROOT / "smoke_tests").glob("*.py")}
+    assert shipped == here, "the image's smoke tests differ from the checkout's: run make build"

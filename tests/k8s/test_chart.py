@@ -111,3 +111,13 @@ def test_the_published_names_are_the_release_s_objects_and_submit_finds_them(val
     ]:
         assert (kind, names[key]) in objects, f"{key}: no {kind} {names[key]}"
     assert all(name.startswith(names["prefix"]) for _, name in objects if not name.startswith("kube"))
+
+
+def test_the_chart_has_no_symlinks_and_its_spark_defaults_copy_is_current():
+    """helm warns on every render of a chart with symlinks and packages what they point to: the chart holds plain
+    files, and its copy of the shared Spark defaults equals images/spark/conf/spark-defaults.conf."""
+    links = [str(p.relative_to(k8s.CHART)) for p in k8s.CHART.rglob("*") if p.is_symlink()]
+    assert not links, links
+    assert k8s.CHART_SPARK_DEFAULTS.read_text() == k8s.SHARED_SPARK_DEFAULTS.read_text(), (
+        "run `make k8s-kustomize-base`"
+    )
