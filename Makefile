@@ -7,9 +7,13 @@ PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 COMPOSE := docker compose
+# GPU=1: GPU workers (compose.gpu.yaml over compose.yaml; docs/gpu.md).
+ifneq ($(GPU),)
+COMPOSE += -f compose.yaml -f compose.gpu.yaml
+endif
 SMOKE_ARGS ?=
 
-.PHONY: help bootstrap venv lock lock-check lint unit build test-images runtime-manifest runtime-manifest-check env up down smoke \
+.PHONY: help bootstrap venv lock lock-check lint unit build test-images runtime-manifest runtime-manifest-check env up gpu-check down smoke \
 	test-cluster browser test bench clean-volumes sbom k8s-tools k8s-validate k8s-kustomize-base k8s-docs submit \
 	k8s-gomod k8s-up k8s-restart-check k8s-down k8s-status k8s-e2e
 
@@ -65,7 +69,7 @@ k8s-validate: venv k8s-tools ## helm lint + strict offline schema checks + secur
 	$(VPY) -m tooling.k8s validate
 	$(VPY) -m pytest tests/k8s
 
-k8s-kustomize-base: venv k8s-tools ## regenerate k8s/kustomize/base/mlrt.yaml from the chart
+k8s-kustomize-base: venv k8s-tools ## regenerate the chart's copy of the Spark defaults, then k8s/kustomize/base/mlrt.yaml from the chart
 	$(VPY) -m tooling.k8s kustomize-base
 
 k8s-secrets: venv ## write a kustomize overlay's missing *-secret.env files with random values (OVERLAY=dev|prod)
@@ -105,8 +109,15 @@ submit: venv ## spark-submit APP=path.py to TARGET=compose (default) or k8s; CON
 env: ## write .env (image tag; generated Jupyter token, Spark secret, store keys, Connect token, MLflow account)
 	@$(PYTHON) -m cli.dotenv
 
-up: build env ## build what is missing and start the compose cluster with JupyterLab
+up: gpu-check build env ## build what is missing and start the compose cluster with JupyterLab (GPU=1: GPU workers)
 	$(COMPOSE) up -d --wait --remove-orphans
+
+gpu-check: ## with GPU=1: Docker can hand GPUs to containers (the NVIDIA runtime), else say what to install
+ifneq ($(GPU),)
+	@docker info --format '{{json .Runtimes}}' | grep -q '"nvidia"' || { echo "make up GPU=1: Docker has no nvidia \
+	runtime. Install the NVIDIA driver and the NVIDIA Container Toolkit, run nvidia-ctk runtime configure \
+	--runtime=docker, restart Docker; or run make up without GPU=1" >&2; exit 2; }
+endif
 	@$(PYTHON) -m cli.dotenv --url
 
 down: ## stop the compose cluster (volumes with notebooks and event logs are kept)

@@ -95,9 +95,33 @@ def layer_packages(layer: str) -> list[str]:
     return packages
 
 
+def tensorflow_cuda(pins: dict[str, str]) -> bool:
+    """TENSORFLOW_CUDA=yes: TensorFlow with its [and-cuda] extra (the CUDA 12 libraries it needs for a GPU)."""
+    value = pins.get("TENSORFLOW_CUDA", "no")
+    if value not in ("yes", "no"):
+        raise SystemExit(f"lock: versions.env has TENSORFLOW_CUDA={value}; use yes or no")
+    return value == "yes"
+
+
+def check_one_cuda(pins: dict[str, str], torch_index: str) -> None:
+    """TensorFlow's CUDA 12 libraries and PyPI torch's CUDA 13 ones share file names (nvidia/cudnn/lib,
+    nvidia/nccl/lib): one environment gets one CUDA, so TENSORFLOW_CUDA=yes needs a CUDA 12 torch too."""
+    if tensorflow_cuda(pins) and not re.search(r"/cu12\d*/?$", torch_index):
+        raise SystemExit(
+            "lock: TENSORFLOW_CUDA=yes brings TensorFlow's CUDA 12 libraries, whose cuDNN and NCCL files would "
+            "replace those of PyPI's torch (CUDA 13) in the same environment; lock torch from a CUDA 12 build as "
+            "well: MLRT_TORCH_INDEX_URL=https://download.pytorch.org/whl/cu129 make lock (docs/gpu.md)"
+        )
+
+
 def layer_inputs(pins: dict[str, str]) -> dict[str, list[str]]:
     """Cumulative top-level requirements of each image layer: its parents' packages, then its own."""
     own = {layer: pins_for(layer_packages(layer), pins) for layer in layers()}
+    if tensorflow_cuda(pins):
+        gpu = {
+            layer: [re.sub(r"^tensorflow==", "tensorflow[and-cuda]==", r) for r in reqs] for layer, reqs in own.items()
+        }
+        own = gpu
     return {layer: [req for name in images.with_parents([layer]) for req in own.get(name, [])] for layer in own}
 
 
@@ -175,6 +199,7 @@ def check(pins: dict[str, str]) -> None:
 
 
 def generate(pins: dict[str, str]) -> None:
+    check_one_cuda(pins, os.environ.get("MLRT_TORCH_INDEX_URL", ""))
     inputs = layer_inputs(pins)
     *lower, top = layers()
     compile_lock(inputs[top], lock_path(top))

@@ -262,3 +262,42 @@ def test_deepspeed_uses_the_cpu_accelerator_without_a_gpu(image):
     """DeepSpeed's accelerator is chosen at run time: `cpu` (gloo) here, `cuda` where a GPU is visible."""
     out = run(image, "python", "-c", "from deepspeed.accelerator import get_accelerator as a; print(a()._name)")
     assert out.strip().splitlines()[-1] == "cpu", out
+
+
+GPU_FACTS = """
+import json, os, pathlib, site
+import torch
+import xgboost
+info = xgboost.build_info()
+import tensorflow as tf
+tf_build = tf.sysconfig.get_build_info()
+nvidia = pathlib.Path(site.getsitepackages()[0]) / "nvidia"
+print(json.dumps({
+    "torch_cuda": torch.version.cuda,
+    "xgboost_cuda": info.get("USE_CUDA") and ".".join(map(str, info["CUDA_VERSION"])),
+    "xgboost_nccl_dlopen": info.get("USE_DLOPEN_NCCL"),
+    "tf_built_cuda": tf_build.get("cuda_version"),
+    "cudart_majors": sorted({p.name.split(".so.")[1].split(".")[0] for p in nvidia.rglob("libcudart.so.*")}),
+    "libnccl": [str(p.relative_to(nvidia)) for p in nvidia.rglob("libnccl.so*")],
+}))
+"""
+
+
+def test_one_cuda_runtime_and_one_nccl_in_the_image(image):
+    """What docs/gpu.md says the image carries: one CUDA runtime, torch's (13 from PyPI); XGBoost with its CUDA
+    12.9 kernels built in and NCCL opened at run time (one libnccl for both); TensorFlow's wheel, built for CUDA
+    12, with no CUDA 12 runtime to find, so on CPU unless TENSORFLOW_CUDA=yes locks its libraries."""
+    facts = json.loads(run(image, "python", "-c", GPU_FACTS).strip().splitlines()[-1])
+    cuda = "12" if PINS["TENSORFLOW_CUDA"] == "yes" else "13"  # yes: torch from a CUDA 12 build (docs/gpu.md)
+    assert facts["torch_cuda"].startswith(f"{cuda}."), facts
+    assert facts["xgboost_cuda"].startswith("12.") and facts["xgboost_nccl_dlopen"], facts
+    assert facts["tf_built_cuda"].startswith("12."), facts
+    assert facts["cudart_majors"] == [cuda], facts
+    assert facts["libnccl"] == ["nccl/lib/libnccl.so.2"], "one NCCL for torch and XGBoost"
+
+
+def test_gpu_discovery_script_answers_spark_with_the_gpus_it_sees(image):
+    """Spark runs /opt/mlrt/bin/mlrt-gpu-discovery on GPU workers and executors; in a container without GPUs
+    it answers an empty list (Spark then names the missing resource) rather than failing or inventing one."""
+    out = run(image, "/opt/mlrt/bin/mlrt-gpu-discovery")
+    assert json.loads(out) == {"name": "gpu", "addresses": []}

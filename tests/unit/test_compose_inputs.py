@@ -7,6 +7,7 @@ import shutil
 import subprocess
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT
 
@@ -49,3 +50,43 @@ def test_an_override_file_with_an_unknown_key_is_refused(tmp_path):
     override.write_text("services:\n  jupyter:\n    enviroment:\n      X: y\n")
     done = config(env, "-f", str(ROOT / "compose.yaml"), "-f", str(override))
     assert done.returncode != 0 and "enviroment" in done.stderr, done.stderr
+
+
+def test_the_gpu_file_gives_workers_the_hosts_gpus_and_spark_their_discovery(tmp_path):
+    """compose.gpu.yaml (`make up GPU=1`) on top of compose.yaml: NVIDIA device reservations on the workers, the
+    ml image's discovery script and a GPU count in the workers' Spark options, one GPU per executor and per task
+    in the notebook's sessions; the workers' other options are kept."""
+    env = tmp_path / ".env"
+    env.write_text("MLRT_VERSION=0.1.0\nJUPYTER_TOKEN=x\nMLRT_WORKER_GPUS=2\n")
+    files = ["-f", str(ROOT / "compose.yaml"), "-f", str(ROOT / "compose.gpu.yaml")]
+    done = subprocess.run(
+        ["docker", "compose", "--env-file", str(env), *files, "config"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    services = yaml.safe_load(done.stdout)["services"]
+    worker = services["spark-worker"]
+    assert worker["deploy"]["replicas"] == 2
+    device = worker["deploy"]["resources"]["reservations"]["devices"][0]
+    assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+    opts = worker["environment"]["SPARK_WORKER_OPTS"].split()
+    assert "-Dspark.worker.resource.gpu.amount=2" in opts
+    assert "-Dspark.worker.resource.gpu.discoveryScript=/opt/mlrt/bin/mlrt-gpu-discovery" in opts
+    assert "-Dspark.ui.reverseProxyUrl=/spark-master" in opts
+    submit = services["jupyter"]["environment"]["PYSPARK_SUBMIT_ARGS"].split()
+    assert "spark.executor.resource.gpu.amount=1" in submit and "spark.task.resource.gpu.amount=1" in submit
+    assert submit[-1] == "pyspark-shell"
+
+
+def test_make_up_gpu_without_the_nvidia_runtime_says_what_to_install():
+    """`make up GPU=1` checks Docker before it builds or starts anything; without GPU=1 the check is a no-op."""
+    runtimes = subprocess.run(["docker", "info", "--format", "{{json .Runtimes}}"], capture_output=True, text=True)
+    if '"nvidia"' in runtimes.stdout:
+        pytest.skip("this Docker has the NVIDIA runtime: there is nothing to refuse")
+    done = subprocess.run(["make", "gpu-check", "GPU=1"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0, done.stdout
+    assert "Docker has no nvidia runtime. Install the NVIDIA driver and the NVIDIA Container Toolkit" in done.stderr
+    assert subprocess.run(["make", "gpu-check"], cwd=ROOT, capture_output=True, timeout=60).returncode == 0

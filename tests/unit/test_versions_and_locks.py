@@ -109,3 +109,23 @@ def test_requirements_in_takes_names_only_and_says_where_versions_go(tmp_path, m
 
 def test_every_python_image_has_its_requirements_in_and_the_chain_is_the_build_chain():
     assert lock.layers() == [name for name in images.IMAGES if name != "objectstore"]
+
+
+def test_tensorflow_cuda_adds_the_extra_and_wants_a_cuda_12_torch():
+    """TENSORFLOW_CUDA=yes locks tensorflow[and-cuda] (and makes the lock stale); without a CUDA 12 torch index it
+    is refused before anything is resolved, naming the fix; a bad value is named."""
+    pins = {**versions.load(), "TENSORFLOW_CUDA": "yes"}
+    ml = lock.layer_inputs(pins)["ml"]
+    assert f"tensorflow[and-cuda]=={pins['TENSORFLOW_VERSION']}" in ml and not [
+        r for r in ml if r.startswith("tensorflow==")
+    ]
+    with pytest.raises(lock.StaleLock, match="stale"):
+        lock.check(pins)
+    with pytest.raises(SystemExit, match="MLRT_TORCH_INDEX_URL=https://download.pytorch.org/whl/cu129"):
+        lock.check_one_cuda(pins, "")
+    with pytest.raises(SystemExit, match="MLRT_TORCH_INDEX_URL"):
+        lock.check_one_cuda(pins, "https://download.pytorch.org/whl/cpu")
+    lock.check_one_cuda(pins, "https://download.pytorch.org/whl/cu129")
+    lock.check_one_cuda(versions.load(), "")  # the default: TensorFlow on CPU, PyPI torch
+    with pytest.raises(SystemExit, match="TENSORFLOW_CUDA=maybe; use yes or no"):
+        lock.tensorflow_cuda({"TENSORFLOW_CUDA": "maybe"})
