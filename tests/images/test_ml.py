@@ -301,3 +301,16 @@ def test_gpu_discovery_script_answers_spark_with_the_gpus_it_sees(image):
     it answers an empty list (Spark then names the missing resource) rather than failing or inventing one."""
     out = run(image, "/opt/mlrt/bin/mlrt-gpu-discovery")
     assert json.loads(out) == {"name": "gpu", "addresses": []}
+
+
+def test_a_gpu_worker_runs_the_discovery_script_and_without_gpus_names_the_missing_resource(image):
+    """Spark itself runs the script (a standalone worker asked for one GPU) and parses its answer: in a container
+    without GPUs the worker refuses to start, naming the resource, instead of offering a GPU it does not have."""
+    opts = (
+        "-Dspark.worker.resource.gpu.amount=1 "
+        "-Dspark.worker.resource.gpu.discoveryScript=/opt/mlrt/bin/mlrt-gpu-discovery"
+    )
+    worker = "timeout 90 $SPARK_HOME/bin/spark-class org.apache.spark.deploy.worker.Worker spark://127.0.0.1:7077"
+    done = run(image, "-c", f"{worker} 2>&1", entrypoint="bash", env={"SPARK_WORKER_OPTS": opts}, check=False)
+    assert "Discovering resources for gpu with script: /opt/mlrt/bin/mlrt-gpu-discovery" in done.stdout, done.stdout
+    assert "Resource: gpu, with addresses:  is less than what the user requested: 1" in done.stdout, done.stdout
