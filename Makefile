@@ -111,14 +111,16 @@ env: ## write .env (image tag; generated Jupyter token, Spark secret, store keys
 
 up: gpu-check build env ## build what is missing and start the compose cluster with JupyterLab (GPU=1: GPU workers)
 	$(COMPOSE) up -d --wait --remove-orphans
+	@$(PYTHON) -m cli.dotenv --url
 
 gpu-check: ## with GPU=1: Docker can hand GPUs to containers (the NVIDIA runtime), else say what to install
 ifneq ($(GPU),)
 	@docker info --format '{{json .Runtimes}}' | grep -q '"nvidia"' || { echo "make up GPU=1: Docker has no nvidia \
 	runtime. Install the NVIDIA driver and the NVIDIA Container Toolkit, run nvidia-ctk runtime configure \
 	--runtime=docker, restart Docker; or run make up without GPU=1" >&2; exit 2; }
+else
+	@:
 endif
-	@$(PYTHON) -m cli.dotenv --url
 
 down: ## stop the compose cluster (volumes with notebooks and event logs are kept)
 	-$(COMPOSE) down --remove-orphans
