@@ -2,14 +2,14 @@
 
   python driver.py overhead [--repeats N] [--warmup N] [--only NAME ...]
   python driver.py calibrate [--steps N] [--repeats N]
-  python driver.py scaling --steps-per-task N [--repeats N]
+  python driver.py scaling --steps N [--repeats N]
   python driver.py session [--executors N]
   python driver.py imports [--repeats N]
 
 `overhead`: each distributed API against its local counterpart on the same trivial work, in one driver with one
 SparkSession already up (what a user iterating in a notebook feels), the two in turn A B A B after a warm-up of
 each. `calibrate`: pure-Python loop steps a second on one executor core. `scaling`: a CPU-bound job (16 tasks
-of N loop steps each), timed on the executors this session has. `session`: a new driver's SparkSession until its
+of N loop steps in all), timed on the executors this session has. `session`: a new driver's SparkSession until its
 executors are registered. `imports`: the runtime's cut to the launchers' start on executors, before and after
 (Spark's Python archives without and with bytecode).
 Prints one JSON document on the last line of its output; a case that fails is reported with its error, the
@@ -255,10 +255,11 @@ def calibrate(args: argparse.Namespace) -> dict:
 
 
 def scaling(args: argparse.Namespace) -> dict:
-    """The same work in every setup: 16 tasks of --steps-per-task loop steps each (sized by `calibrate`)."""
+    """The same work in every setup: --steps loop steps (sized by `calibrate`) split into 16 tasks."""
     spark = session(args.conf)
     sc = spark.sparkContext
-    tasks, steps = 16, int(args.steps_per_task)
+    tasks = 16
+    steps = round(args.steps / tasks)
     seconds = []
     for _ in range(args.repeats):
         started = time.perf_counter()
@@ -340,7 +341,7 @@ def main() -> None:
     c.add_argument("--repeats", type=int, default=5)
     c.add_argument("--conf", **conf)
     s = sub.add_parser("scaling")
-    s.add_argument("--steps-per-task", type=float, required=True)
+    s.add_argument("--steps", type=float, required=True)
     s.add_argument("--repeats", type=int, default=3)
     s.add_argument("--conf", **conf)
     e = sub.add_parser("session")

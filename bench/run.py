@@ -182,15 +182,14 @@ def scaling(quick: bool) -> dict:
     # (workers, spark.cores.max); --quick leaves the cluster as it is
     setups = [(2, 4)] if quick else [(1, 1), (1, 2), (2, 2), (2, 4)]
     calibration = in_driver("driver.py", "calibrate", "--repeats", "1" if quick else "5")
-    tasks = 16
-    steps = round(core_seconds * calibration["steps_per_second"] / tasks)
-    log(f"scaling: {calibration['steps_per_second']:,.0f} loop steps/s on an executor core -> {steps:,} a task")
+    steps = round(core_seconds * calibration["steps_per_second"])
+    log(f"scaling: {calibration['steps_per_second']:,.0f} loop steps/s on an executor core -> {steps:,} a job")
     out = {"core_seconds": core_seconds, "calibration": calibration, "setups": {}}
     try:
         for workers, cores in setups:
             scale_workers(workers)
             conf = f"spark.cores.max={cores}"
-            args = ("--steps-per-task", str(steps), "--repeats", repeats, "--conf", conf)
+            args = ("--steps", str(steps), "--repeats", repeats, "--conf", conf)
             row = in_driver("driver.py", "scaling", *args)
             setup = f"{workers} worker{'s' if workers > 1 else ''}, {cores} core{'s' if cores > 1 else ''}"
             out["setups"][setup] = row
@@ -442,10 +441,11 @@ def report(results: dict, plots: list[str], plot_dir: str) -> str:
     if "scaling" in results:
         r = results["scaling"]
         rate = r["calibration"]["steps_per_second"]
+        tasks = next(iter(r["setups"].values()))["tasks"]
         lines += [
             "## Scaling",
             "",
-            f"A CPU-bound job (pure Python, 16 tasks) of {r['core_seconds']} core-seconds, by workers and the",
+            f"A CPU-bound job (pure Python, {tasks} tasks) of {r['core_seconds']} core-seconds, by workers and the",
             "session's `spark.cores.max`: the same number of loop steps in every setup, sized once on an executor",
             f"core ({rate:,.0f} steps/s, median of {len(r['calibration']['rates'])} one-task runs). On this one host",
             "the workers share its cores: more workers cannot add CPU, the figure shows what the scheduling and the",

@@ -116,12 +116,8 @@ def check_one_cuda(pins: dict[str, str], torch_index: str) -> None:
 
 def layer_inputs(pins: dict[str, str]) -> dict[str, list[str]]:
     """Cumulative top-level requirements of each image layer: its parents' packages, then its own."""
-    own = {layer: pins_for(layer_packages(layer), pins) for layer in layers()}
-    if tensorflow_cuda(pins):
-        gpu = {
-            layer: [re.sub(r"^tensorflow==", "tensorflow[and-cuda]==", r) for r in reqs] for layer, reqs in own.items()
-        }
-        own = gpu
+    extras = {"tensorflow": "tensorflow[and-cuda]"} if tensorflow_cuda(pins) else {}
+    own = {layer: pins_for([extras.get(p, p) for p in layer_packages(layer)], pins) for layer in layers()}
     return {layer: [req for name in images.with_parents([layer]) for req in own.get(name, [])] for layer in own}
 
 

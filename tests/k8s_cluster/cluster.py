@@ -198,16 +198,16 @@ def kubeadm_config(pins: dict[str, str]) -> str:
 
 
 def write_pki(bins: Path, pins: dict[str, str]) -> None:
-    config = STATE / "kubeadm.yaml"
+    kubeadm_yaml = STATE / "kubeadm.yaml"
     kubeadm = bins / "kubeadm"
     if not (STATE / "kube-proxy.conf").is_file():
-        config.write_text(kubeadm_config(pins))
-        run(kubeadm, "init", "phase", "certs", "all", "--config", config)
-        run(kubeadm, "init", "phase", "kubeconfig", "all", "--config", config, "--kubeconfig-dir", STATE)
+        kubeadm_yaml.write_text(kubeadm_config(pins))
+        run(kubeadm, "init", "phase", "certs", "all", "--config", kubeadm_yaml)
+        run(kubeadm, "init", "phase", "kubeconfig", "all", "--config", kubeadm_yaml, "--kubeconfig-dir", STATE)
     # A client certificate (and kubeconfig) per host component that is not part of kubeadm's set.
     for component in ("kube-proxy", "coredns"):
         if not (STATE / f"{component}.conf").is_file():
-            user = run(kubeadm, "kubeconfig", "user", "--config", config, "--client-name", f"system:{component}")
+            user = run(kubeadm, "kubeconfig", "user", "--config", kubeadm_yaml, "--client-name", f"system:{component}")
             (STATE / f"{component}.conf").write_text(user.stdout)
     for conf in STATE.glob("*.conf"):
         conf.chmod(0o600)
