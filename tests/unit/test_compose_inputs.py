@@ -19,9 +19,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def config(env_file, *extra: str) -> subprocess.CompletedProcess:
+def config(env_file, *extra: str, quiet: bool = True) -> subprocess.CompletedProcess:
+    """`docker compose config` with this env file (and -f files in extra); quiet: only check, print nothing."""
     return subprocess.run(
-        ["docker", "compose", "--env-file", str(env_file), *extra, "config", "-q"],
+        ["docker", "compose", "--env-file", str(env_file), *extra, "config", *(["-q"] if quiet else [])],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -59,13 +60,7 @@ def test_the_gpu_file_gives_workers_the_hosts_gpus_and_spark_their_discovery(tmp
     env = tmp_path / ".env"
     env.write_text("MLRT_VERSION=0.1.0\nJUPYTER_TOKEN=x\nMLRT_WORKER_GPUS=2\n")
     files = ["-f", str(ROOT / "compose.yaml"), "-f", str(ROOT / "compose.gpu.yaml")]
-    done = subprocess.run(
-        ["docker", "compose", "--env-file", str(env), *files, "config"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = config(env, *files, quiet=False)
     assert done.returncode == 0, done.stderr
     services = yaml.safe_load(done.stdout)["services"]
     worker = services["spark-worker"]
