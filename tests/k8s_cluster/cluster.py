@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.k8s_cluster import build as k8s_build
@@ -54,6 +55,8 @@ CLUSTER_DOMAIN = "cluster.local"
 CONTAINERD_SOCK = RUN / "containerd.sock"
 # Free disk an image import must leave: the kubelet's eviction and image GC thresholds are 1% of the disk.
 MIN_FREE_AFTER_IMPORT = 8 * 10**9
+# ... and while it runs: its temporary copies fill the disk for minutes, and anything else writing needs room
+MIN_FREE_DURING_IMPORT = 2 * 10**9
 CNI_BIN = Path("/usr/lib/cni")
 DEBIAN_PACKAGES = {  # binary -> Debian package
     "containerd": "containerd",
@@ -500,16 +503,88 @@ def docker_image_id(ref: str) -> str | None:
     return images.inspect(ref, "{{.Id}}")
 
 
-def check_space(needed: int, free: int, where: Path) -> None:
-    """Refuse an import that would fill the disk: the kubelet then evicts and garbage-collects every image it
-    is not running, and imported images cannot be pulled back (seen: a full disk left the node without its
-    pause image)."""
-    if free - needed < MIN_FREE_AFTER_IMPORT:
+@dataclass(frozen=True)
+class ImportSpace:
+    """Disk an import takes, in bytes: `kept` stays in the node's containerd; `export` is Docker's temporary copy
+    of the images (`docker save` writes them whole to its own temporary folder before streaming them) and
+    `ingest` containerd's copy of the layer it is receiving (written in full before containerd sees it already
+    holds that layer); both are gone when the import ends."""
+
+    kept: int
+    export: int
+    ingest: int
+
+
+def import_space(wanted: dict[str, tuple[int, list[str]]], stored: dict[str, int]) -> ImportSpace:
+    """Estimate an import of images (ref -> Docker's size and layer diff IDs) into a containerd holding `stored`.
+
+    containerd keeps a new layer twice (the blob and its unpacked snapshot); a layer it already holds costs
+    nothing, so a notebook image rebuilt for one changed file keeps kilobytes, not twice its 10 GB. Docker gives an
+    image's size, not its layers', so an image's new bytes are its size less its layers the node holds, the largest
+    layer is bounded by its image, and an image whose layers begin another's in the batch (spark under ml under
+    notebook) is counted in that one."""
+    heads: list[tuple[int, list[str]]] = []
+    for size, layers in sorted(wanted.values(), key=lambda item: -len(item[1])):
+        if not any(longer[: len(layers)] == layers for _, longer in heads):
+            heads.append((size, layers))
+    return ImportSpace(
+        kept=2 * sum(max(0, size - sum(stored.get(layer, 0) for layer in layers)) for size, layers in heads),
+        export=sum(size for size, _ in heads),
+        ingest=max((size for size, _ in heads), default=0),
+    )
+
+
+def check_space(space: ImportSpace, free: int, where: Path, docker_free: int | None = None) -> None:
+    """Refuse an import that would fill the disk, naming the fix: a disk filled mid-import leaves half-unpacked
+    snapshots behind, and one filled by what the import keeps makes the kubelet evict and garbage-collect every
+    image it is not running, and imported images cannot be pulled back (seen: the node lost its pause image).
+    `docker_free` is the free space of Docker's filesystem where it is not the node's (None: the same one)."""
+    fix = (
+        "Free space (e.g. `docker builder prune --filter until=24h`, `docker image prune`) and run `make k8s-up` again"
+    )
+    if free - space.kept < MIN_FREE_AFTER_IMPORT:
         raise ClusterError(
-            f"importing the images needs ~{needed / 1e9:.0f} GB in {where} and {MIN_FREE_AFTER_IMPORT / 1e9:.0f} GB "
-            f"left after it; {free / 1e9:.0f} GB are free. Free space (e.g. `docker builder prune --filter "
-            "until=24h`, `docker image prune`) and run `make k8s-up` again"
+            f"importing the images adds ~{space.kept / 1e9:.0f} GB to {where} and must leave "
+            f"{MIN_FREE_AFTER_IMPORT / 1e9:.0f} GB free after it; {free / 1e9:.0f} GB are free. {fix}"
         )
+    during = [(free, space.kept + space.ingest + (space.export if docker_free is None else 0), where)]
+    if docker_free is not None:
+        during.append((docker_free, space.export, Path("Docker's data root")))
+    for available, peak, place in during:
+        if available - peak < MIN_FREE_DURING_IMPORT:
+            raise ClusterError(
+                f"importing the images needs ~{peak / 1e9:.0f} GB free in {place} while it runs (Docker's export "
+                f"and containerd's copy of each layer, gone after it); {available / 1e9:.0f} GB are free. {fix}"
+            )
+
+
+def layer_ids(ref: str) -> list[str]:
+    return (images.inspect(ref, "{{range .RootFS.Layers}}{{println .}}{{end}}") or "").split()
+
+
+def stored_layers() -> dict[str, int]:
+    """The layers the node's containerd holds, by diff ID, with their sizes: `docker save` streams each layer
+    as a tar named by its diff ID, and containerd keeps that blob under the same digest."""
+    blobs = STATE / "containerd" / "io.containerd.content.v1.content" / "blobs" / "sha256"
+    return {f"sha256:{blob.name}": blob.stat().st_size for blob in blobs.glob("*")} if blobs.is_dir() else {}
+
+
+def docker_free_elsewhere() -> int | None:
+    """Free space where `docker save` writes its temporary copy (the daemon's data root), when that is not the
+    node's filesystem; None when it is (or when Docker does not say)."""
+    root = run("docker", "info", "--format", "{{.DockerRootDir}}", check=False).stdout.strip()
+    if not root or not Path(root).is_dir() or Path(root).stat().st_dev == STATE.stat().st_dev:
+        return None
+    return shutil.disk_usage(root).free
+
+
+def remove_interrupted_unpacks() -> None:
+    """An import cut short (a full disk, a kill) leaves its unpack's working snapshot ("extract-<n> <chain>",
+    Active) behind, as large as the layer it was unpacking and referenced by nothing: seen holding 6 GB."""
+    for line in ctr("snapshots", "ls").stdout.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 3 and fields[0].startswith("extract-") and fields[-1] == "Active":
+            ctr("snapshots", "rm", f"{fields[0]} {fields[1]}")
 
 
 def import_images(refs: list[str]) -> None:
@@ -535,10 +610,9 @@ def import_images(refs: list[str]) -> None:
     stale += [stamps[full] for _, full, _ in todo if stamps.get(full) in present]
     if stale:
         ctr("images", "rm", "--sync", *stale)
-    # containerd keeps an image twice (compressed layers, unpacked snapshots); the images share their chain's
-    # layers, so the largest stands for them all
-    needed = 2 * max(int(images.inspect(ref, "{{.Size}}") or 0) for ref in names)
-    check_space(needed, shutil.disk_usage(STATE).free, STATE)
+    remove_interrupted_unpacks()
+    wanted = {ref: (int(images.inspect(ref, "{{.Size}}") or 0), layer_ids(ref)) for ref in names}
+    check_space(import_space(wanted, stored_layers()), shutil.disk_usage(STATE).free, STATE, docker_free_elsewhere())
     log(f"importing {', '.join(names)} into the node's containerd (one stream: shared layers once)")
     started = time.monotonic()
     save = subprocess.Popen(["docker", "save", *names], stdout=subprocess.PIPE)

@@ -187,7 +187,38 @@ def test_a_component_that_exits_during_start_up_is_named_with_its_status_and_own
     assert "older run" not in message
 
 
+GB = 10**9
+
+
 def test_an_import_that_would_fill_the_disk_is_refused_naming_the_fix(tmp_path):
-    k8s_cluster.check_space(10 * 10**9, 30 * 10**9, tmp_path)  # 20 GB left: fine
-    with pytest.raises(k8s_cluster.ClusterError, match=r"needs ~20 GB .* 21 GB are free\. Free space"):
-        k8s_cluster.check_space(20 * 10**9, 21 * 10**9, tmp_path)
+    space = k8s_cluster.ImportSpace(kept=10 * GB, export=10 * GB, ingest=8 * GB)
+    k8s_cluster.check_space(space, 31 * GB, tmp_path)  # 3 GB left at the peak, 21 GB after: fine
+    with pytest.raises(
+        k8s_cluster.ClusterError, match=r"adds ~10 GB .* 8 GB free after it; 17 GB are free\. Free space"
+    ):
+        k8s_cluster.check_space(space, 17 * GB, tmp_path)
+    # what it keeps fits, its temporary copies do not: refused before it fills the disk halfway through
+    small = k8s_cluster.ImportSpace(kept=GB // 10, export=10 * GB, ingest=8 * GB)
+    with pytest.raises(k8s_cluster.ClusterError, match=r"needs ~18 GB free in .* while it runs .*; 19 GB are free\."):
+        k8s_cluster.check_space(small, 19 * GB, tmp_path)
+    # Docker on its own filesystem: its export is checked there, the node's disk only needs containerd's copy
+    k8s_cluster.check_space(small, 19 * GB, tmp_path, docker_free=40 * GB)
+    with pytest.raises(k8s_cluster.ClusterError, match=r"needs ~10 GB free in Docker's data root"):
+        k8s_cluster.check_space(small, 19 * GB, tmp_path, docker_free=11 * GB)
+
+
+def test_an_import_counts_only_the_layers_the_node_lacks():
+    base, ml_layer, nb_layer, store_layer = "sha256:b", "sha256:m", "sha256:n", "sha256:o"
+    spark, ml = (1 * GB, [base]), (9 * GB, [base, ml_layer])
+    notebook, objectstore = (9 * GB + 71_000, [base, ml_layer, nb_layer]), (GB // 4, [base, store_layer])
+    # a first import: the chain spark < ml < notebook once (the notebook), the object store beside it
+    first = k8s_cluster.import_space({"spark": spark, "ml": ml, "notebook": notebook, "objectstore": objectstore}, {})
+    assert first.kept == 2 * (notebook[0] + objectstore[0])
+    assert (first.export, first.ingest) == (notebook[0] + objectstore[0], notebook[0])
+    # the notebook rebuilt for one file: the node holds the base and ML layers, only the new layer is kept,
+    # though Docker still exports the whole image
+    held = {base: 1 * GB, ml_layer: 8 * GB}
+    rebuilt = k8s_cluster.import_space({"notebook": notebook}, held)
+    assert (rebuilt.kept, rebuilt.export) == (2 * 71_000, notebook[0])
+    # blobs a little larger than Docker's count (tar headers) never make a negative size
+    assert k8s_cluster.import_space({"ml": ml}, {base: GB + 5, ml_layer: 8 * GB + 5}).kept == 0
