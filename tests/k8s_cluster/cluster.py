@@ -547,9 +547,10 @@ def check_space(space: ImportSpace, free: int, where: Path, docker_free: int | N
             f"importing the images adds ~{space.kept / 1e9:.0f} GB to {where} and must leave "
             f"{MIN_FREE_AFTER_IMPORT / 1e9:.0f} GB free after it; {free / 1e9:.0f} GB are free. {fix}"
         )
-    during = [(free, space.kept + space.ingest + (space.export if docker_free is None else 0), where)]
-    if docker_free is not None:
-        during.append((docker_free, space.export, Path("Docker's data root")))
+    if docker_free is None:  # Docker's export lands on the node's filesystem too
+        during = [(free, space.kept + space.ingest + space.export, where)]
+    else:
+        during = [(free, space.kept + space.ingest, where), (docker_free, space.export, Path("Docker's data root"))]
     for available, peak, place in during:
         if available - peak < MIN_FREE_DURING_IMPORT:
             raise ClusterError(
@@ -558,8 +559,10 @@ def check_space(space: ImportSpace, free: int, where: Path, docker_free: int | N
             )
 
 
-def layer_ids(ref: str) -> list[str]:
-    return (images.inspect(ref, "{{range .RootFS.Layers}}{{println .}}{{end}}") or "").split()
+def size_and_layers(ref: str) -> tuple[int, list[str]]:
+    """Docker's size of an image and its layers' diff IDs, in one inspect."""
+    size, *layers = (images.inspect(ref, "{{.Size}}{{range .RootFS.Layers}} {{.}}{{end}}") or "0").split()
+    return int(size), layers
 
 
 def stored_layers() -> dict[str, int]:
@@ -611,7 +614,7 @@ def import_images(refs: list[str]) -> None:
     if stale:
         ctr("images", "rm", "--sync", *stale)
     remove_interrupted_unpacks()
-    wanted = {ref: (int(images.inspect(ref, "{{.Size}}") or 0), layer_ids(ref)) for ref in names}
+    wanted = {ref: size_and_layers(ref) for ref in names}
     check_space(import_space(wanted, stored_layers()), shutil.disk_usage(STATE).free, STATE, docker_free_elsewhere())
     log(f"importing {', '.join(names)} into the node's containerd (one stream: shared layers once)")
     started = time.monotonic()
