@@ -156,6 +156,26 @@ def notebook_job_runs_on_executor_pods(namespace: str, notebook_pod: str, execut
     assert len(hosts) >= 2 and all(h.startswith(executor_prefix) for h in hosts), hosts
 
 
+def pytest_failures(log: str, limit: int = 80) -> str:
+    """What a pytest run's log says went wrong, short enough to read at the end of CI's output: its failure lines
+    (`E ...`, the exceptions' own words) and its short summary; the whole log is printed before."""
+    lines = log.splitlines()
+    errors = [line for line in lines if line.startswith("E ")]
+    start = next((i for i, line in enumerate(lines) if "short test summary info" in line), len(lines))
+    return "\n".join(errors[:limit] + lines[start:])
+
+
+def namespace_health(namespace: str) -> str:
+    """The namespace's pods (status, restarts: a server restarted by a failed probe shows here) and its warning
+    events, for a failure message."""
+    pods = run(KUBECTL, "-n", namespace, "get", "pods", "-o", "wide", check=False, timeout=60).stdout
+    events = run(
+        KUBECTL, "-n", namespace, "get", "events", "--field-selector", "type=Warning", "--sort-by=.lastTimestamp",
+        check=False, timeout=60,
+    ).stdout  # fmt: skip
+    return f"pods:\n{pods}\nwarning events (newest last):\n{chr(10).join(events.splitlines()[-25:])}"
+
+
 def only_kept_claims_are_left(namespace: str, kept: list[str], delete: bool = True) -> None:
     """After an uninstall: nothing but the claims kept on purpose (the notebook workspace, which StatefulSets
     keep, and under Helm the lake, which the chart marks `keep`: notebooks and tables are never deleted by an

@@ -24,10 +24,12 @@ from tests.e2e.conftest import (
     executor_pods,
     kjson,
     kubectl,
+    namespace_health,
     notebook_job_runs_on_executor_pods,
     only_kept_claims_are_left,
     port_forward,
     probe_pods,
+    pytest_failures,
     reach_until,
     run,
     secret_value,
@@ -123,15 +125,23 @@ def test_helm_test_runs_every_smoke_test_with_executor_pods(release):
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     started = time.monotonic()
-    proc = subprocess.run(
-        [HELM, "test", RELEASE, "-n", release, "--timeout", "40m"], capture_output=True, text=True, timeout=2500
-    )
-    done.set()
-    watcher.join(timeout=60)
-    output = "".join(log)
-    print(f"helm test: {time.monotonic() - started:.0f} s", file=sys.stderr)
-    print(output[-6000:], file=sys.stderr)
-    assert proc.returncode == 0, f"helm test failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}\n{output[-12000:]}"
+    try:
+        proc = subprocess.run(
+            [HELM, "test", RELEASE, "-n", release, "--timeout", "40m"], capture_output=True, text=True, timeout=2500
+        )
+        done.set()
+        watcher.join(timeout=60)
+        output = "".join(log)
+        print(f"helm test: {time.monotonic() - started:.0f} s", file=sys.stderr)
+        print(output[-20000:], file=sys.stderr)
+        assert proc.returncode == 0, (
+            f"helm test failed ({proc.stderr.strip()[-500:]}):\n{pytest_failures(output)}\n{namespace_health(release)}"
+        )
+    finally:
+        done.set()
+        # helm deletes the pod when it succeeds; a failed one is kept for `kubectl logs` (its log is above) and
+        # holds the event-log claim, which would keep `helm uninstall --wait` waiting on it.
+        kubectl("-n", release, "delete", "pod", test_pod, "--ignore-not-found", "--wait=true", check=False)
     assert "Phase:          Succeeded" in proc.stdout
     summary = [line for line in output.splitlines() if line.startswith("=") and " passed" in line]
     assert summary and " failed" not in summary[-1] and " error" not in summary[-1], output[-4000:]

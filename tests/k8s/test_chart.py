@@ -18,6 +18,26 @@ def test_pod_security_restricted_everywhere(docs):
     check_pod_security_restricted(docs)
 
 
+def test_every_probe_waits_longer_than_the_default_second(docs):
+    """Kubernetes gives a probe 1 s to answer by default; a server sharing a busy node with Spark's executors can
+    take longer, and failed liveness probes restart it mid-transfer (an MLflow artifact download, a notebook's
+    kernel). Readiness waits 5 s, liveness 10 s."""
+    probes = [
+        (name, kind, container["name"], container[kind])
+        for name, spec in pod_specs(docs)
+        for container in spec["containers"]
+        for kind in ("readinessProbe", "livenessProbe")
+        if kind in container
+    ]
+    assert probes
+    short = [
+        (name, kind, probe.get("timeoutSeconds"))
+        for name, kind, _, probe in probes
+        if probe.get("timeoutSeconds", 1) < (5 if kind == "readinessProbe" else 10)
+    ]
+    assert not short, f"probes with a short timeout: {short}"
+
+
 def test_strict_schema_validation(docs):
     out = k8s.kubeconform(yaml.safe_dump_all(docs))
     assert "Invalid: 0, Errors: 0" in out, out
