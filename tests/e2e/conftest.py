@@ -156,7 +156,7 @@ def notebook_job_runs_on_executor_pods(namespace: str, notebook_pod: str, execut
     assert len(hosts) >= 2 and all(h.startswith(executor_prefix) for h in hosts), hosts
 
 
-def pytest_failures(log: str, limit: int = 80) -> str:
+def failure_lines(log: str, limit: int = 80) -> str:
     """What a pytest run's log says went wrong, short enough to read at the end of CI's output: its failure lines
     (`E ...`, the exceptions' own words) and its short summary; the whole log is printed before."""
     lines = log.splitlines()

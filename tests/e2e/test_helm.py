@@ -22,6 +22,7 @@ from tests.e2e.conftest import (
     KUBECTL,
     VALUES,
     executor_pods,
+    failure_lines,
     kjson,
     kubectl,
     namespace_health,
@@ -29,7 +30,6 @@ from tests.e2e.conftest import (
     only_kept_claims_are_left,
     port_forward,
     probe_pods,
-    pytest_failures,
     reach_until,
     run,
     secret_value,
@@ -135,7 +135,7 @@ def test_helm_test_runs_every_smoke_test_with_executor_pods(release):
         print(f"helm test: {time.monotonic() - started:.0f} s", file=sys.stderr)
         print(output[-20000:], file=sys.stderr)
         assert proc.returncode == 0, (
-            f"helm test failed ({proc.stderr.strip()[-500:]}):\n{pytest_failures(output)}\n{namespace_health(release)}"
+            f"helm test failed ({proc.stderr.strip()[-500:]}):\n{failure_lines(output)}\n{namespace_health(release)}"
         )
     finally:
         done.set()
