@@ -1,6 +1,7 @@
-"""MLflow's authentication in the chart (values mlflow.auth), rendered offline: the account reaches the server,
-the notebook, the test pod, drivers and executors as a mounted Secret, never as an environment variable or a Spark
-property; the auth database follows the tracking store; off means none of it."""
+"""MLflow in the chart, rendered offline: its server jobs off unless mlflow.jobs.enabled; its authentication
+(mlflow.auth): the account reaches the server, the notebook, the test pod, drivers and executors as a mounted Secret,
+never as an environment variable or a Spark property; the auth database follows the tracking store; off means none
+of it."""
 
 from __future__ import annotations
 
@@ -66,3 +67,11 @@ def test_auth_off_leaves_no_account_anywhere():
     for name in ("Deployment/mlrt-mlflow", *CLIENTS):
         assert "mlflow-account" not in mounts(specs[name]) and "MLRT_MLFLOW_CREDENTIALS_DIR" not in env_of(specs[name])
     assert "/etc/mlrt/mlflow" not in conf(docs)
+
+
+def test_server_jobs_are_off_by_default_and_a_value_turns_them_on():
+    """MLflow's server jobs add a job runner and Huey consumers (~1.8 GB) to the server's pod: off unless asked."""
+    server = "Deployment/mlrt-mlflow"
+    assert env_of(dict(pod_specs(render()))[server])["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    on = dict(pod_specs(render("mlflow.jobs.enabled=true")))[server]
+    assert env_of(on)["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "true"

@@ -76,6 +76,19 @@ def test_the_gpu_file_gives_workers_the_hosts_gpus_and_spark_their_discovery(tmp
     assert submit[-1] == "pyspark-shell"
 
 
+@pytest.mark.parametrize(("line", "expected"), [("", "false"), ("MLRT_MLFLOW_JOBS=true\n", "true")])
+def test_mlflow_server_jobs_are_off_unless_the_env_file_turns_them_on(tmp_path, line, expected):
+    """MLflow's server jobs (a job runner and Huey consumers, ~1.8 GB busy) start only with MLRT_MLFLOW_JOBS=true."""
+    env = tmp_path / ".env"
+    env.write_text(f"MLRT_VERSION=0.1.0\nJUPYTER_TOKEN=x\n{line}")
+    done = config(env, quiet=False)
+    assert done.returncode == 0, done.stderr
+    assert (
+        yaml.safe_load(done.stdout)["services"]["mlflow"]["environment"]["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"]
+        == expected
+    )
+
+
 def test_make_up_gpu_without_the_nvidia_runtime_says_what_to_install():
     """`make up GPU=1` checks Docker before it builds or starts anything; without GPU=1 the check is a no-op."""
     runtimes = subprocess.run(["docker", "info", "--format", "{{json .Runtimes}}"], capture_output=True, text=True)
