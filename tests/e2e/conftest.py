@@ -168,9 +168,9 @@ def failure_lines(log: str, limit: int = 80) -> str:
 def namespace_health(namespace: str) -> str:
     """The namespace's pods (status, restarts: a server restarted by a failed probe shows here) and its warning
     events, for a failure message."""
-    pods = run(KUBECTL, "-n", namespace, "get", "pods", "-o", "wide", check=False, timeout=60).stdout
-    events = run(
-        KUBECTL, "-n", namespace, "get", "events", "--field-selector", "type=Warning", "--sort-by=.lastTimestamp",
+    pods = kubectl("-n", namespace, "get", "pods", "-o", "wide", check=False, timeout=60).stdout
+    events = kubectl(
+        "-n", namespace, "get", "events", "--field-selector", "type=Warning", "--sort-by=.lastTimestamp",
         check=False, timeout=60,
     ).stdout  # fmt: skip
     return f"pods:\n{pods}\nwarning events (newest last):\n{chr(10).join(events.splitlines()[-25:])}"

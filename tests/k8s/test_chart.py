@@ -23,18 +23,14 @@ def test_every_probe_waits_longer_than_the_default_second(docs):
     take longer, and failed liveness probes restart it mid-transfer (an MLflow artifact download, a notebook's
     kernel). Readiness waits 5 s, liveness 10 s."""
     probes = [
-        (name, kind, container["name"], container[kind])
+        (name, kind, container[kind].get("timeoutSeconds", 1))
         for name, spec in pod_specs(docs)
         for container in spec["containers"]
         for kind in ("readinessProbe", "livenessProbe")
         if kind in container
     ]
     assert probes
-    short = [
-        (name, kind, probe.get("timeoutSeconds"))
-        for name, kind, _, probe in probes
-        if probe.get("timeoutSeconds", 1) < (5 if kind == "readinessProbe" else 10)
-    ]
+    short = [probe for probe in probes if probe[2] < (5 if probe[1] == "readinessProbe" else 10)]
     assert not short, f"probes with a short timeout: {short}"
 
 
