@@ -37,7 +37,7 @@ lock-check: venv ## fail when a lock (Python or jar) is stale against versions.e
 	$(VPY) -m tooling.lock --check
 	$(VPY) -m tooling.jars check
 
-lint: venv lock-check ## Python lint, Dockerfile lint, compose config
+lint: venv lock-check bootstrap ## Python lint, Dockerfile lint, compose config (bootstrap: the compose plugin)
 	$(VENV)/bin/ruff check tooling cli tests smoke_tests images bench
 	$(VENV)/bin/ruff format --check tooling cli tests smoke_tests images bench
 	bash -n tooling/*.sh images/spark/entrypoint.sh images/objectstore/entrypoint.sh images/base/pip-install-locked
