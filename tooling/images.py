@@ -182,12 +182,12 @@ def stage_smoke_tests() -> None:
 
 
 def stage_rclone() -> None:
-    """Build rclone from Go modules (cached in .cache/tools/bin by version) into the objectstore image's context
+    """Build rclone from Go modules (cached by version in versions.TOOLS_BIN) into the objectstore image's context
     (images/objectstore/bin/, ignored by git)."""
     subprocess.run(["bash", str(ROOT / "tooling" / "install-go-tools.sh"), "rclone"], check=True)
     dest = ROOT / "images" / "objectstore" / "bin"
     dest.mkdir(exist_ok=True)
-    shutil.copy2(ROOT / ".cache" / "tools" / "bin" / "rclone", dest / "rclone")
+    shutil.copy2(versions.TOOLS_BIN / "rclone", dest / "rclone")
 
 
 STAGE = {"spark": stage_jars, "notebook": stage_smoke_tests, "objectstore": stage_rclone}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build the Go tools the project uses, at the versions in versions.env, with `go install` into .cache/tools/bin
-# (skipped when the right version is already there). Thin glue around the Go toolchain.
+# Build the Go tools the project uses, at the versions in versions.env, with `go install` into one cache per user
+# shared by every clone (MLRT_TOOLS_DIR, else $XDG_CACHE_HOME/mlrt/tools, else ~/.cache/mlrt/tools: tooling/versions.py
+# TOOLS_BIN), skipped when the right version is already there. Thin glue around the Go toolchain.
 #   install-go-tools.sh                  helm, kustomize and kubeconform (make k8s-tools)
 #   install-go-tools.sh rclone ...       the named tools (rclone: the objectstore image's S3 server; syft: SBOMs;
 #                                        kube-network-policies: NetworkPolicy enforcement in the test cluster)
@@ -8,7 +9,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck disable=SC1091
 source <(grep -E '^((HELM|KUSTOMIZE|KUBECONFORM|RCLONE|SYFT|KUBE_NETWORK_POLICIES)_VERSION|GO_TOOLCHAIN)=' "$root/versions.env")
-bin="$root/.cache/tools/bin"
+bin="${MLRT_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlrt/tools}/bin"
 mkdir -p "$bin"
 export GOBIN="$bin" GOFLAGS=-mod=mod CGO_ENABLED=0
 

@@ -8,7 +8,7 @@
   python -m tooling.k8s secrets OVERLAY_DIR    write the overlay's missing *-secret.env files with random values
   python -m tooling.k8s flows-doc              regenerate docs/kubernetes-network-flows.md from the rendered policies
 
-helm, kustomize and kubeconform are built by tooling/install-go-tools.sh into .cache/tools/bin; the
+helm, kustomize and kubeconform are built by tooling/install-go-tools.sh into versions.TOOLS_BIN; the
 Kubernetes schemas come from tooling/k8s_schemas.py (KUBERNETES_VERSION in versions.env).
 """
 
@@ -28,7 +28,7 @@ import yaml
 from tooling import k8s_schemas, versions
 
 ROOT = versions.ROOT
-TOOLS = ROOT / ".cache" / "tools" / "bin"
+TOOLS = versions.TOOLS_BIN
 # The clients that talk to a live cluster (e2e tests, `make bench TARGET=k8s`): the Makefile names the test
 # cluster's kubectl and the project's helm; by hand, whatever is on PATH.
 HELM = os.environ.get("MLRT_HELM") or shutil.which("helm") or str(TOOLS / "helm")

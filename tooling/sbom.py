@@ -5,7 +5,8 @@ tooling/install-go-tools.sh), listing the image's Debian packages, Python distri
 
 syft reads the image's files in place (a container that only sleeps, without network); nothing leaves the
 machine (its update check is off). An SBOM is
-written again only when its image changed (the image ID it was made from is kept beside it).
+made again only when its image (or the pinned syft) changed: the image ID it was made from is kept beside it, and
+every SBOM made is kept by image ID in ~/.cache/mlrt/sbom (MLRT_CACHE_DIR), which every clone shares.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +22,7 @@ from pathlib import Path
 from tooling import images, versions
 
 OUT = versions.ROOT / "build" / "sbom"
-SYFT = versions.ROOT / ".cache" / "tools" / "bin" / "syft"
+SYFT = versions.TOOLS_BIN / "syft"
 
 
 def path_for(name: str, out: Path = OUT) -> Path:
@@ -63,15 +65,26 @@ def scan(ref: str, target: Path) -> None:
         subprocess.run(["docker", "rm", "-f", started], capture_output=True)
 
 
-def generate(name: str, pins: dict[str, str], out: Path = OUT) -> Path:
-    """The SBOM of one built image (made again only when the image changed)."""
+def shared_cache() -> Path:
+    """SBOMs by image ID and syft version, shared by every clone of this user (a fresh clone on a warm machine
+    copies them instead of scanning ~20 GB of images again): MLRT_CACHE_DIR, else ~/.cache/mlrt, /sbom."""
+    return Path(os.environ.get("MLRT_CACHE_DIR") or Path.home() / ".cache" / "mlrt") / "sbom"
+
+
+def generate(name: str, pins: dict[str, str], out: Path = OUT, cache: Path | None = None) -> Path:
+    """The SBOM of one built image (made again only when the image or the pinned syft changed)."""
     ref = images.ref(name, pins)
     built = image_id(ref)
     target, stamp = path_for(name, out), out / f"{name}.image-id"
     if target.exists() and stamp.exists() and stamp.read_text().strip() == built:
         return target
     out.mkdir(parents=True, exist_ok=True)
-    scan(ref, target)
+    cached = (cache or shared_cache()) / f"{built.removeprefix('sha256:')}-syft{pins['SYFT_VERSION']}.spdx.json"
+    if not cached.is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        scan(ref, cached.with_suffix(".partial"))
+        cached.with_suffix(".partial").replace(cached)
+    shutil.copyfile(cached, target)
     stamp.write_text(built + "\n")
     return target
 

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSIONS_FILE = ROOT / "versions.env"
+# The Go tools built at the versions pinned here (helm, kustomize, kubeconform, syft, rclone, the NetworkPolicy
+# agent; tooling/install-go-tools.sh): one cache per user, shared by every clone, so that a fresh clone on a warm
+# machine builds none of them again (MLRT_TOOLS_DIR, else $XDG_CACHE_HOME/mlrt/tools, else ~/.cache/mlrt/tools).
+TOOLS_BIN = (
+    Path(
+        os.environ.get("MLRT_TOOLS_DIR")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlrt" / "tools"
+    )
+    / "bin"
+)
 _LINE = re.compile(r"^([A-Z][A-Z0-9_]*)=(\S*)$")
 
 

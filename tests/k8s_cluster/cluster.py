@@ -42,6 +42,8 @@ ROOT = versions.ROOT
 CONFIG = Path(__file__).resolve().parent / "config"
 STATE = Path(os.environ.get("MLRT_K8S_STATE", "/var/lib/mlrt-k8s"))
 RUN = Path(os.environ.get("MLRT_K8S_RUN", "/run/mlrt-k8s"))
+# One JSON line per image import into the node (time, images, bytes the node keeps, seconds).
+IMPORTS_LOG = STATE / "imports.log"
 LOGS = STATE / "logs"
 PKI = STATE / "pki"
 KUBECONFIG = STATE / "admin.conf"
@@ -84,7 +86,7 @@ COMPONENTS = (
 # KUBE_NETWORK_POLICIES_VERSION; its metrics endpoint doubles as the readiness check. It only knows the in-cluster
 # configuration (a ServiceAccount token at the fixed path below), so it runs in a mount namespace of its own where
 # that path is a bind mount of NETWORK_POLICIES_SA (nothing is mounted on the host's own path).
-NETWORK_POLICIES_BIN = ROOT / ".cache" / "tools" / "bin" / "kube-network-policies"
+NETWORK_POLICIES_BIN = versions.TOOLS_BIN / "kube-network-policies"
 NETWORK_POLICIES_METRICS = "127.0.0.1:19080"
 NETWORK_POLICIES_SA = RUN / "kube-network-policies"
 # "enforced", or "unavailable: <why>" when the agent cannot program its nftables rules on this kernel; the e2e
@@ -615,7 +617,8 @@ def import_images(refs: list[str]) -> None:
         ctr("images", "rm", "--sync", *stale)
     remove_interrupted_unpacks()
     wanted = {ref: size_and_layers(ref) for ref in names}
-    check_space(import_space(wanted, stored_layers()), shutil.disk_usage(STATE).free, STATE, docker_free_elsewhere())
+    space = import_space(wanted, stored_layers())
+    check_space(space, shutil.disk_usage(STATE).free, STATE, docker_free_elsewhere())
     log(f"importing {', '.join(names)} into the node's containerd (one stream: shared layers once)")
     started = time.monotonic()
     save = subprocess.Popen(["docker", "save", *names], stdout=subprocess.PIPE)
@@ -625,7 +628,10 @@ def import_images(refs: list[str]) -> None:
     for _, full, image_id in todo:
         stamps[full] = image_id
     stamp_file.write_text(json.dumps(stamps, indent=2))
-    log(f"imported in {time.monotonic() - started:.0f} s")
+    seconds = time.monotonic() - started
+    with IMPORTS_LOG.open("a") as imports:  # read by `make test` (tests/stages.py): an import is not test time
+        imports.write(json.dumps({"at": time.time(), "images": names, "kept": space.kept, "seconds": seconds}) + "\n")
+    log(f"imported in {seconds:.0f} s")
 
 
 def build_pause_image(bins: Path, ref: str) -> None:
