@@ -71,27 +71,33 @@ def layer_dirs(image: str) -> list[Path] | None:
     return paths if all(p.is_dir() and os.access(p, os.R_OK) for p in paths) else None
 
 
-def files_of(image: str, tmp_path: Path):
-    """(layer, name, bytes) of every regular file under 50 MB in each layer of the image not yet searched."""
+def layers_holding(image: str, needles: list[bytes], tmp_path: Path) -> list[str]:
+    """'layer: file' for every regular file in a layer of the image (one not yet searched) that holds a needle.
+    On an overlay2 engine on this host GNU grep reads the layer directories in place (the ML layer's 8 GB in
+    seconds, where reading each file into Python took minutes); elsewhere `docker save` and Python's tarfile."""
+    patterns = tmp_path / "needles"
+    patterns.write_bytes(b"\n".join(needles) + b"\n")
     dirs = layer_dirs(image)
     if dirs is not None:
-        for layer in dirs:
-            if str(layer) in SCANNED_LAYERS:
-                continue
-            for path in layer.rglob("*"):
-                if path.is_file() and not path.is_symlink() and path.stat().st_size < 50_000_000:
-                    yield str(layer), str(path.relative_to(layer)), path.read_bytes()
+        found = []
+        for layer in (d for d in dirs if str(d) not in SCANNED_LAYERS):
+            # -r does not follow symlinks; -a reads binary files as text; exit 1: no match.
+            grep = subprocess.run(["grep", "-rlaF", "-f", str(patterns), str(layer)], capture_output=True, text=True)
+            assert grep.returncode in (0, 1), f"grep over {layer} failed: {grep.stderr[-1000:]}"
+            found += [f"{layer}: {line}" for line in grep.stdout.splitlines()]
             SCANNED_LAYERS.add(str(layer))
-        return
+        return found
     archive = tmp_path / "image.tar"
     subprocess.run(["docker", "save", "-o", str(archive), image], check=True)
+    found = []
     with tarfile.open(archive) as outer:
         for member in outer:
             if member.name.endswith("layer.tar") or member.name.startswith("blobs/"):
                 with tarfile.open(fileobj=outer.extractfile(member)) as layer:
                     for entry in layer:
-                        if entry.isfile() and entry.size < 50_000_000:
-                            yield member.name, entry.name, layer.extractfile(entry).read()
+                        if entry.isfile() and any(n in layer.extractfile(entry).read() for n in needles):
+                            found.append(f"{member.name}: {entry.name}")
+    return found
 
 
 def test_host_ca_bundle_is_in_no_layer(image, tmp_path):
@@ -109,9 +115,10 @@ def test_host_ca_bundle_is_in_no_layer(image, tmp_path):
         if "BEGIN CERTIFICATE" in block
     ]
     needles = [lines[1].encode() for lines in blocks if len(lines) > 2 and lines[1] not in image_certs]
-    for layer, name, data in files_of(image, tmp_path):
-        for needle in needles:
-            assert needle not in data, f"a build CA certificate is in layer {layer}: {name}"
+    if not needles:
+        return  # every certificate of the bundle is one the image ships anyway
+    leaked = layers_holding(image, needles, tmp_path)
+    assert not leaked, f"a build CA certificate is in a layer: {leaked[:5]}"
 
 
 def test_computed_tag_names_what_the_image_runs(image):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import ROOT
 from tooling import jars
 
@@ -52,16 +54,6 @@ def test_executor_python_loads_pyspark_compiled_from_sparks_archives(image):
     assert ml.endswith("/python/lib/pyspark.zip/pyspark/ml/__init__.pyc"), ml
     assert py4j.endswith(".zip/py4j/java_gateway.pyc"), py4j
     assert source == "True"
-
-
-def test_local_job_with_arrow_runs_as_non_root(image):
-    script = (
-        "from pyspark.sql import SparkSession; import pandas as pd;"
-        "s = SparkSession.builder.master('local[2]').config('spark.eventLog.enabled', 'false').getOrCreate();"
-        "df = s.createDataFrame(pd.DataFrame({'x': range(100)}));"
-        "print(df.groupBy().sum('x').collect()[0][0], df.toPandas().shape[0]); s.stop()"
-    )
-    assert run(image, "python", "-c", script).split()[-2:] == ["4950", "100"]
 
 
 def test_master_refuses_to_start_without_the_secret(image):
@@ -137,23 +129,6 @@ def test_object_store_settings_from_the_environment(image, tmp_path):
     assert bad.returncode == 64 and "needs the files access_key_id and secret_access_key" in bad.stderr, bad.stderr
 
 
-def test_s3a_reaches_an_s3_endpoint_with_the_sdk_modules(image):
-    """hadoop-aws with the SDK modules (not the bundle) loads and talks S3: a closed port is reported in
-    seconds as a connection failure (the S3 API itself is exercised by the smoke tests against the store)."""
-    script = (
-        "import time; from pyspark.sql import SparkSession\n"
-        "s = SparkSession.builder.master('local[1]').getOrCreate()\n"
-        "t = time.time()\n"
-        "try:\n    s.read.parquet('s3a://lake/x').count()\nexcept Exception as e:\n"
-        "    print('ERR', round(time.time() - t), str(e).splitlines()[1][:300])\n"
-    )
-    keys = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
-    out = run(image, "python", "-c", script, env={"MLRT_S3_ENDPOINT": "http://127.0.0.1:9", **keys})
-    line = next((line for line in out.splitlines() if line.startswith("ERR ")), out)
-    assert "Connect to 127.0.0.1:9" in line, out
-    assert int(line.split()[1]) < 30, line
-
-
 def test_kubernetes_executor_contract_is_checked(image):
     result = run(image, "executor", check=False)
     assert result.returncode != 0 and "SPARK_EXECUTOR_MEMORY" in result.stderr, result.stderr
@@ -175,11 +150,14 @@ def test_locked_jars_are_in_spark_home_with_their_sha256(image):
     assert len(lines) == len(locked["jars"]), "the image's jar lock is the committed one"
 
 
-# A Delta table and a --packages resolution in one local session: Delta works as configured by the one shared
-# spark-defaults.conf, and spark.jars.packages resolves from MLRT_MAVEN_REPOSITORIES only (here a file://
-# repository made in the container; Maven Central is not asked).
-DELTA_AND_PACKAGES = """
-import glob, os, shutil
+# One local Spark session per image for every check that needs one (each session costs a JVM start, ~15 s on
+# a busy 2-core host): an Arrow job as the non-root user; a Delta table and a --packages resolution, Delta as
+# configured by the one shared spark-defaults.conf and spark.jars.packages resolved from MLRT_MAVEN_REPOSITORIES
+# only (here a file:// repository made in the container; Maven Central is not asked); and S3A with the SDK modules
+# (not the bundle) against a closed port.
+LOCAL_SESSION = """
+import glob, os, shutil, time
+import pandas as pd
 repo = "/tmp/repo/org/mlrt/probe/hello/1.0"
 os.makedirs(repo)
 shutil.copy(glob.glob(os.environ["SPARK_HOME"] + "/jars/io.delta.delta-storage-*.jar")[0], repo + "/hello-1.0.jar")
@@ -193,23 +171,55 @@ from pyspark.sql import SparkSession
 s = (SparkSession.builder.master("local[2]").config("spark.eventLog.enabled", "false")
      .config("spark.databricks.delta.snapshotPartitions", "2").config("spark.sql.shuffle.partitions", "2")
      .config("spark.jars.packages", "org.mlrt.probe:hello:1.0").getOrCreate())
+df = s.createDataFrame(pd.DataFrame({"x": range(100)}))
+print("ARROW", os.getuid(), df.groupBy().sum("x").collect()[0][0], df.toPandas().shape[0])
 print("PACKAGES", ",".join(j for j in s.sparkContext._jsc.sc().listJars().mkString(",").split(",") if "hello" in j))
 s.range(0, 100).write.format("delta").save("/tmp/t")
 DeltaTable.forPath(s, "/tmp/t").delete("id < 10")
 print("DELTA", s.read.format("delta").load("/tmp/t").count(),
       s.read.format("delta").option("versionAsOf", 0).load("/tmp/t").count(),
       s.sql("DESCRIBE HISTORY delta.`/tmp/t`").count())
+t = time.time()
+try:
+    s.read.parquet("s3a://lake/x").count()
+except Exception as e:
+    print("S3A", round(time.time() - t), str(e).splitlines()[1][:300])
 s.stop()
 """
 
 
-def test_delta_and_packages_from_the_configured_repositories(image):
-    out = run(image, "python", "-c", DELTA_AND_PACKAGES, env={"MLRT_MAVEN_REPOSITORIES": "file:///tmp/repo"})
-    lines = dict(line.split(" ", 1) for line in out.splitlines() if line.startswith(("PACKAGES", "DELTA")))
-    assert "org.mlrt.probe_hello-1.0.jar" in lines["PACKAGES"], out
-    assert lines["DELTA"].split() == ["90", "100", "2"], out
+@pytest.fixture(scope="module")
+def local_session(image) -> dict[str, str]:
+    """The LOCAL_SESSION's output lines by their first word, from one container of the image."""
+    env = {
+        "MLRT_MAVEN_REPOSITORIES": "file:///tmp/repo",
+        "MLRT_S3_ENDPOINT": "http://127.0.0.1:9",
+        "AWS_ACCESS_KEY_ID": "k",
+        "AWS_SECRET_ACCESS_KEY": "s",
+    }
+    out = run(image, "python", "-c", LOCAL_SESSION, env=env)
+    lines = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in out.splitlines() if " " in line}
+    lines["output"] = out
+    return lines
+
+
+def test_local_job_with_arrow_runs_as_non_root(local_session):
+    assert local_session["ARROW"].split() == ["185", "4950", "100"], local_session["output"]
+
+
+def test_delta_and_packages_from_the_configured_repositories(image, local_session):
+    assert "org.mlrt.probe_hello-1.0.jar" in local_session["PACKAGES"], local_session["output"]
+    assert local_session["DELTA"].split() == ["90", "100", "2"], local_session["output"]
     settings = run(image, "cat", "/tmp/mlrt-ivy/ivysettings.xml", env={"MLRT_MAVEN_REPOSITORIES": "https://a/m2"})
     assert 'root="https://a/m2/"' in settings and "repo1.maven.org" not in settings
+
+
+def test_s3a_reaches_an_s3_endpoint_with_the_sdk_modules(local_session):
+    """hadoop-aws with the SDK modules (not the bundle) loads and talks S3: a closed port is reported in
+    seconds as a connection failure (the S3 API itself is exercised by the smoke tests against the store)."""
+    line = local_session.get("S3A", local_session["output"])
+    assert "Connect to 127.0.0.1:9" in line, local_session["output"]
+    assert int(line.split()[0]) < 30, line
 
 
 def test_the_image_resolves_from_the_build_repositories_by_default(image):
