@@ -151,9 +151,13 @@ def ran_on_executors(spark, framework: str, at_least: int = MIN_EXECUTORS):
     before = executor_task_counts(spark)
     evidence = Evidence()
     yield evidence
-    time.sleep(1)  # the REST API lags task completion slightly
-    after = executor_task_counts(spark)
-    evidence.hosts = {host for host, count in after.items() if count > before.get(host, 0)}
+    deadline = time.monotonic() + 5  # the REST API lags task completion slightly: ask again until then
+    while True:
+        after = executor_task_counts(spark)
+        evidence.hosts = {host for host, count in after.items() if count > before.get(host, 0)}
+        if len(evidence.hosts) >= at_least or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
     assert len(evidence.hosts) >= at_least, (
         f"{framework}: tasks ran on {sorted(evidence.hosts)} only; want >= {at_least} executor hosts"
     )

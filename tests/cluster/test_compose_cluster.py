@@ -11,7 +11,7 @@ import uuid
 import pytest
 import requests
 
-from tests.cluster.conftest import MLFLOW, alive_workers, compose, mlflow_account
+from tests.cluster.conftest import MLFLOW, alive_workers, compose, mlflow_account, refused_driver
 from tests.conftest import ROOT
 
 JUPYTER = "http://127.0.0.1:8888"
@@ -162,12 +162,9 @@ print("JOB-RAN", spark.sparkContext.parallelize([1, 2]).count(), flush=True)
 
 def test_driver_with_a_wrong_secret_is_refused():
     """spark.authenticate is on between all members: the master rejects a driver with another secret."""
-    result = compose(
-        "exec", "-T", "jupyter", "timeout", "90", "python", "-c", WRONG_SECRET_APP, check=False, timeout=150
-    )
-    assert "JOB-RAN" not in result.stdout, "a driver with a wrong secret ran a job on the cluster"
-    assert result.returncode != 0
-    assert "Authentication failed" in result.stderr, f"no authentication failure seen:\n{result.stderr[-2000:]}"
+    out, err = refused_driver(WRONG_SECRET_APP, "Authentication failed")
+    assert "JOB-RAN" not in out, "a driver with a wrong secret ran a job on the cluster"
+    assert "Authentication failed" in err, f"no authentication failure seen:\n{err[-2000:]}"
 
 
 def test_submit_wrapper_runs_a_job_on_the_compose_cluster(tmp_path):
