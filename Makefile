@@ -12,9 +12,11 @@ ifneq ($(GPU),)
 COMPOSE += -f compose.yaml -f compose.gpu.yaml
 endif
 SMOKE_ARGS ?=
+# The Go tools (tooling/versions.py TOOLS_BIN, shared by every clone).
+TOOLS_BIN := $(or $(MLRT_TOOLS_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mlrt/tools)/bin
 
 .PHONY: help bootstrap venv lock lock-check lint unit build test-images runtime-manifest runtime-manifest-check env up gpu-check down smoke \
-	test-cluster browser test bench clean-volumes sbom k8s-tools k8s-validate k8s-kustomize-base k8s-docs submit \
+	test-cluster browser test tools bench clean-volumes sbom k8s-tools k8s-validate k8s-kustomize-base k8s-docs submit \
 	k8s-gomod k8s-up k8s-restart-check k8s-down k8s-status k8s-e2e
 
 help: ## list the targets
@@ -62,8 +64,12 @@ runtime-manifest: build ## write docs/runtime-manifest.md (every package and jar
 runtime-manifest-check: build ## fail when docs/runtime-manifest.md differs from the built images
 	$(PYTHON) -m tooling.runtime_manifest --check
 
-k8s-tools: ## build helm, kustomize and kubeconform (pinned in versions.env) with go install into .cache/tools
+k8s-tools: ## build helm, kustomize and kubeconform (pinned in versions.env) with go install, cached by version
 	@bash tooling/install-go-tools.sh helm kustomize kubeconform
+
+tools: venv k8s-tools ## every Go-built tool the tests use: k8s-tools, syft, the test cluster's binaries and NetworkPolicy agent
+	@bash tooling/install-go-tools.sh syft kube-network-policies
+	$(VPY) -m tests.k8s_cluster.build build >/dev/null
 
 k8s-validate: venv k8s-tools ## helm lint + strict offline schema checks + security/RBAC tests of chart and kustomize
 	$(VPY) -m tooling.k8s validate
@@ -89,9 +95,8 @@ k8s-down: venv ## stop the Kubernetes test cluster and delete its state (built b
 	$(VPY) -m tests.k8s_cluster.cluster down
 
 k8s-restart-check: venv build ## the Kubernetes test cluster comes back after down: up -> down -> up (left up)
-	@# Its binaries (and the NetworkPolicy agent) are built first, untimed (a cold Go build takes 15 min or more); the test times each start.
-	$(VPY) -m tests.k8s_cluster.build build >/dev/null
-	@bash tooling/install-go-tools.sh kube-network-policies
+	@# Its binaries (and the NetworkPolicy agent) are built first (make tools; a cold Go build takes 15 min or more); the test times each start.
+	@$(MAKE) --no-print-directory tools
 	$(VPY) -m pytest tests/localcluster -v -s
 
 k8s-status: venv ## which Kubernetes test cluster processes run
@@ -99,7 +104,7 @@ k8s-status: venv ## which Kubernetes test cluster processes run
 
 k8s-e2e: venv build k8s-tools ## end-to-end on Kubernetes: helm install, Jupyter, smoke tests, helm test, spark-submit, kustomize
 	@kubeconfig=$$($(VPY) -m tests.k8s_cluster.cluster up) && bins=$$($(VPY) -m tests.k8s_cluster.build build) && \
-	  KUBECONFIG=$$kubeconfig MLRT_KUBECTL=$$bins/kubectl MLRT_HELM=$(CURDIR)/.cache/tools/bin/helm \
+	  KUBECONFIG=$$kubeconfig MLRT_KUBECTL=$$bins/kubectl MLRT_HELM=$(TOOLS_BIN)/helm \
 	  $(VPY) -m pytest tests/e2e -v -s --durations=20
 
 submit: venv ## spark-submit APP=path.py to TARGET=compose (default) or k8s; CONF="spark.x=y ..."
@@ -135,30 +140,23 @@ browser: ## Chromium for the browser test (installs Debian's chromium on a bare 
 test-cluster: venv browser ## host-side checks of the running cluster (ports, login over HTTP, JupyterLab in Chromium)
 	$(VPY) -m pytest tests/cluster --durations=15
 
-# Each stage's time is printed as it ends and again, all together, at the end (CI shows the end of the output).
+# The stages, their order and their budgets: tests/stages.py and docs/testing.md (what each proves, what it
+# shares, its time). Each stage's time is printed as it ends and again, all together, at the end (CI shows the end
+# of the output); a stage over its budget by more than half fails the run, naming it.
 # On compose every smoke test runs, those marked `example` included (each proves a notebook's library with
 # assertions, in a shared session: minutes faster than the notebooks' own kernels and sessions), and two example
 # notebooks run headless with their tasks checked on several executors: the tour and the barrier-mode launcher
 # that once put both ranks on one executor. `make smoke` alone runs every notebook; helm test runs the smoke
 # tests on Kubernetes.
 SMOKE_IN_TEST := -k "not test_example_notebook_runs or getting-started or tensorflow-mirrored-strategy"
-test: ## everything: static checks, unit tests, build, image tests, compose and Kubernetes e2e
-	@times=(); stage() { local s=$$SECONDS; $(MAKE) --no-print-directory "$$@"; local rc=$$?; \
-	    times+=("$$1 $$((SECONDS - s)) s (exit $$rc)"); echo "make test: $${times[-1]}, $$SECONDS s in all"; return $$rc; }; \
-	  report() { echo "make test: stages: $${times[*]/%/;} total $$SECONDS s"; }; \
-	  for target in lint unit k8s-validate test-images runtime-manifest-check up; do stage $$target || { report; exit 1; }; done; \
-	  stage smoke SMOKE_ARGS='$(SMOKE_IN_TEST)' && stage test-cluster; \
-	  status=$$?; stage down; [ $$status = 0 ] || { report; exit $$status; }; \
-	  running=$$($(VPY) -m tests.k8s_cluster.cluster status >/dev/null 2>&1 && echo yes); \
-	  if [ -z "$$running" ]; then stage k8s-restart-check; status=$$?; else status=0; fi; \
-	  [ $$status != 0 ] || { stage k8s-e2e; status=$$?; }; \
-	  [ -n "$$running" ] || stage k8s-down; report; exit $$status
+test: ## everything: static checks, unit tests, tools, build, image tests, compose and Kubernetes e2e (docs/testing.md)
+	@$(PYTHON) -m tests.stages --smoke-args '$(SMOKE_IN_TEST)'
 
 bench: venv build ## measure start-up, API launch overhead, scaling, shuffle, image sizes: docs/benchmarks.md (TARGET=k8s: on Kubernetes)
 ifeq ($(TARGET),k8s)
 	@$(MAKE) --no-print-directory k8s-tools
 	@kubeconfig=$$($(VPY) -m tests.k8s_cluster.cluster up) && bins=$$($(VPY) -m tests.k8s_cluster.build build) && \
-	  KUBECONFIG=$$kubeconfig MLRT_KUBECTL=$$bins/kubectl MLRT_HELM=$(CURDIR)/.cache/tools/bin/helm \
+	  KUBECONFIG=$$kubeconfig MLRT_KUBECTL=$$bins/kubectl MLRT_HELM=$(TOOLS_BIN)/helm \
 	  $(VPY) -m bench.run --target k8s $(BENCH_ARGS)
 else
 	$(VPY) -m bench.run $(BENCH_ARGS)

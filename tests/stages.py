@@ -1,0 +1,192 @@
+"""`make test`: every stage in order, each one timed, against the budgets in docs/testing.md.
+
+Each stage is a make target. The times are printed as each stage ends and again, all together, at the end (CI
+shows the end of the output). A stage that passed but took more than its budget by more than half fails the run
+with a message naming it: a regression guard on the suite's own cost, not a timing test of the product (speed is
+measured by `make bench`). Preparation stages (Go tools, images) have no budget: their cost depends on what the
+machine already has (a cold machine builds for half an hour, a warm one checks caches). Likewise the Kubernetes
+stages are not held to their budgets in a run where the test cluster's node imported more than 1 GB of image
+layers (a first import of the ML image takes minutes; tests/k8s_cluster/cluster.py logs each import).
+
+    python -m tests.stages [--smoke-args ARGS] [--only STAGE ...]
+
+Standard library only: it runs before the tools' virtual environment exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "testing.md"
+OVER = 1.5  # a stage fails the run above budget x OVER
+VPY = ROOT / ".venv" / "bin" / "python"
+# Stages that import the images into the Kubernetes test cluster's node: their budgets hold only in a run that
+# imported less than IMPORT_ALLOWANCE bytes (a notebook image rebuilt for one file imports kilobytes).
+IMPORTING = ("k8s-restart-check", "k8s-e2e")
+IMPORT_ALLOWANCE = 1_000_000_000
+IMPORTS_LOG = Path(os.environ.get("MLRT_K8S_STATE", "/var/lib/mlrt-k8s")) / "imports.log"
+
+
+class BudgetError(Exception):
+    pass
+
+
+def budgets(text: str) -> dict[str, int | None]:
+    """Stage -> budget in seconds (None: no budget) from the table of docs/testing.md whose header has a
+    'budget' column and whose rows name the stage in backticks in their first cell."""
+    table: dict[str, int | None] = {}
+    column = None
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        if not cells:
+            column = None
+            continue
+        header = [i for i, cell in enumerate(cells) if cell.lower().startswith("budget")]
+        if header:
+            column = header[0]
+            continue
+        name = re.fullmatch(r"`([a-z0-9-]+)`", cells[0])
+        if column is None or not name or column >= len(cells):
+            continue
+        value = cells[column]
+        if re.fullmatch(r"\d+", value):
+            table[name.group(1)] = int(value)
+        elif value in ("", "-", "—"):
+            table[name.group(1)] = None
+        else:
+            raise BudgetError(f"docs/testing.md: stage {name.group(1)}'s budget {value!r} is not a number of seconds")
+    if not table:
+        raise BudgetError("docs/testing.md has no stage table with a 'budget (s)' column")
+    return table
+
+
+@dataclass
+class Stage:
+    name: str
+    seconds: int
+    status: int
+
+
+@dataclass
+class Run:
+    budget: dict[str, int | None]
+    done: list[Stage] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    since: float = field(default_factory=time.time)  # wall clock, for the import log
+
+    def stage(self, name: str, *targets_and_vars: str) -> int:
+        """Run `make <name>` (or the targets and variables given) and record its time and exit status."""
+        if name not in self.budget:
+            raise BudgetError(f"stage {name} is not in docs/testing.md's table: add its row (budget or '—')")
+        begin = time.monotonic()
+        status = subprocess.run(
+            [os.environ.get("MAKE", "make"), "--no-print-directory", *(targets_and_vars or (name,))], cwd=ROOT
+        ).returncode
+        self.done.append(Stage(name, round(time.monotonic() - begin), status))
+        print(f"make test: {name} {self.done[-1].seconds} s (exit {status}), {self.total()} s in all", flush=True)
+        return status
+
+    def total(self) -> int:
+        return round(time.monotonic() - self.started)
+
+    def over_budget(self) -> list[str]:
+        over = []
+        for stage in self.done:
+            budget = self.budget.get(stage.name)
+            if budget is None or stage.status or stage.seconds <= budget * OVER:
+                continue
+            imported = imported_bytes(self.since)
+            if stage.name in IMPORTING and imported > IMPORT_ALLOWANCE:
+                print(
+                    f"make test: {stage.name} took {stage.seconds} s (budget {budget} s) in a run that imported "
+                    f"{imported / 1e9:.1f} GB of image layers into the node: not held to its budget",
+                    flush=True,
+                )
+                continue
+            over.append(
+                f"stage {stage.name} took {stage.seconds} s, more than its budget of {budget} s (docs/testing.md) by "
+                f"over {round((OVER - 1) * 100)} %: find what slowed it (its --durations above), or, where the cost "
+                "is deliberate (new tests), raise its budget in docs/testing.md and say why there"
+            )
+        return over
+
+    def report(self) -> int:
+        rows = "; ".join(
+            f"{s.name} {s.seconds} s" + (f"/{self.budget[s.name]}" if self.budget.get(s.name) else "")
+            + (f" (exit {s.status})" if s.status else "")
+            for s in self.done
+        )  # fmt: skip
+        print(f"make test: stages (seconds/budget): {rows}; total {self.total()} s", flush=True)
+        failed = [s.name for s in self.done if s.status]
+        over = self.over_budget()
+        for message in over:
+            print(f"make test: ERROR: {message}", file=sys.stderr, flush=True)
+        if failed:
+            print(f"make test: FAILED in {', '.join(failed)}", file=sys.stderr, flush=True)
+        return 1 if failed or over else 0
+
+
+def imported_bytes(since: float, log: Path | None = None) -> int:
+    """Bytes of image layers the Kubernetes test cluster's node kept from imports since `since` (epoch)."""
+    try:
+        lines = (log or IMPORTS_LOG).read_text().splitlines()
+    except OSError:
+        return 0
+    entries = [json.loads(line) for line in lines if line.strip()]
+    return sum(entry["kept"] for entry in entries if entry["at"] >= since)
+
+
+def k8s_cluster_running() -> bool:
+    if not VPY.exists():
+        return False
+    return (
+        subprocess.run(
+            [str(VPY), "-m", "tests.k8s_cluster.cluster", "status"], cwd=ROOT, capture_output=True
+        ).returncode
+        == 0
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke-args", default="", help="SMOKE_ARGS for the compose smoke stage")
+    args = parser.parse_args(argv)
+    try:
+        run = Run(budgets(DOC.read_text()))
+        return stages(run, args.smoke_args)
+    except BudgetError as err:
+        print(f"make test: ERROR: {err}", file=sys.stderr)
+        return 2
+
+
+def stages(run: Run, smoke_args: str) -> int:
+    for name in ("lint", "unit", "tools", "k8s-validate"):
+        if run.stage(name):
+            return run.report()
+    for name in ("build", "test-images", "runtime-manifest-check", "up"):
+        if run.stage(name):
+            return run.report()
+    if not run.stage("smoke", "smoke", f"SMOKE_ARGS={smoke_args}"):
+        run.stage("test-cluster")
+    run.stage("down")
+    if any(s.status for s in run.done):
+        return run.report()
+    running = k8s_cluster_running()
+    if running or not run.stage("k8s-restart-check"):
+        run.stage("k8s-e2e")
+    if not running:
+        run.stage("k8s-down")
+    return run.report()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
