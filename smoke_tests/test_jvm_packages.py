@@ -172,7 +172,11 @@ def test_mleap_bundle_round_trip(spark, lake_dir):
 
     df = (
         spark.range(0, 2_000, numPartitions=4)
-        .withColumn("colour", F.element_at(F.array(F.lit("red"), F.lit("green"), F.lit("blue")), F.col("id") % 3 + 1))
+        # element_at wants an INT index under Spark 4's ANSI mode; id is a bigint
+        .withColumn(
+            "colour",
+            F.element_at(F.array(F.lit("red"), F.lit("green"), F.lit("blue")), (F.col("id") % 3 + 1).cast("int")),
+        )
         .withColumn("x", F.rand(seed=3) * 10)
         .withColumn("label", ((F.col("x") > 5) | (F.col("colour") == "red")).cast("double"))
     )
