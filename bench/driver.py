@@ -5,13 +5,17 @@
   python driver.py scaling --steps N [--repeats N]
   python driver.py session [--executors N]
   python driver.py imports [--repeats N]
+  python driver.py quick
 
 `overhead`: each distributed API against its local counterpart on the same trivial work, in one driver with one
 SparkSession already up (what a user iterating in a notebook feels), the two in turn A B A B after a warm-up of
 each. `calibrate`: pure-Python loop steps a second on one executor core. `scaling`: a CPU-bound job (16 tasks
 of N loop steps in all), timed on the executors this session has. `session`: a new driver's SparkSession until its
 executors are registered. `imports`: the runtime's cut to the launchers' start on executors, before and after
-(Spark's Python archives without and with bytecode).
+(Spark's Python archives without and with bytecode). `quick` (`make bench --quick`, what `make test` checks): a
+new session as `session` measures it, then in that one application one small run of `overhead`'s spark-job and
+joblibspark pairs, `imports`, `calibrate` and `scaling` (one Spark application instead of five; its figures mean
+nothing).
 Prints one JSON document on the last line of its output; a case that fails is reported with its error, the
 others still run.
 """
@@ -199,8 +203,14 @@ def session(conf: list[str] = ()):
     return spark
 
 
+def shared_or_new(args: argparse.Namespace, conf: list[str] = ()):
+    """The session `quick` passes in (args.spark), else a new one; and whether the caller stops it."""
+    spark = getattr(args, "spark", None)
+    return (spark, False) if spark is not None else (session(conf), True)
+
+
 def overhead(args: argparse.Namespace) -> dict:
-    spark = session()
+    spark, own = shared_or_new(args)
     results = {}
     for name, (what, build) in PAIRS.items():
         if args.only and name not in args.only:
@@ -218,7 +228,8 @@ def overhead(args: argparse.Namespace) -> dict:
             traceback.print_exc()
         print(f"{name}: {row}", file=sys.stderr, flush=True)
         results[name] = row
-    spark.stop()
+    if own:
+        spark.stop()
     return results
 
 
@@ -240,7 +251,7 @@ def executor_cores(sc) -> dict[str, int]:
 def calibrate(args: argparse.Namespace) -> dict:
     """Loop steps a second on one executor core: a one-task job times `burn` inside the task (so scheduling and
     worker start are not counted), repeated; the session gets one core, so nothing else runs beside it."""
-    spark = session(["spark.cores.max=1", *args.conf])
+    spark, own = shared_or_new(args, ["spark.cores.max=1", *args.conf])
     sc = spark.sparkContext
     steps = int(args.steps)
 
@@ -250,13 +261,14 @@ def calibrate(args: argparse.Namespace) -> dict:
         yield steps / (time.perf_counter() - started)
 
     rates = [sc.parallelize([0], 1).mapPartitions(timed).collect()[0] for _ in range(args.repeats)]
-    spark.stop()
+    if own:
+        spark.stop()
     return {"rates": rates, "steps_per_second": sorted(rates)[len(rates) // 2]}
 
 
 def scaling(args: argparse.Namespace) -> dict:
     """The same work in every setup: --steps loop steps (sized by `calibrate`) split into 16 tasks."""
-    spark = session(args.conf)
+    spark, own = shared_or_new(args, args.conf)
     sc = spark.sparkContext
     tasks = 16
     steps = round(args.steps / tasks)
@@ -266,7 +278,8 @@ def scaling(args: argparse.Namespace) -> dict:
         sc.parallelize(range(tasks), tasks).map(lambda _: burn(steps)).sum()
         seconds.append(time.perf_counter() - started)
     executors = executor_cores(sc)
-    spark.stop()
+    if own:
+        spark.stop()
     return {"seconds": seconds, "steps_per_task": steps, "tasks": tasks, "executors": executors}
 
 
@@ -306,10 +319,11 @@ def executor_imports(repeats: int):
 
 
 def imports(args: argparse.Namespace) -> dict:
-    spark = session()
+    spark, own = shared_or_new(args)
     rows = spark.sparkContext.parallelize(range(WORLD), WORLD).barrier().mapPartitions(executor_imports(args.repeats))
     per_executor = rows.collect()
-    spark.stop()
+    if own:
+        spark.stop()
     return {key: [x for row in per_executor for x in row[key]] for key in ("image", "shipped")}
 
 
@@ -324,8 +338,31 @@ def session_start(args: argparse.Namespace) -> dict:
             raise SystemExit(f"{args.executors} executors were not registered after 300 s: {executors}")
         time.sleep(0.1)
     registered = time.perf_counter() - started
-    spark.stop()
+    if getattr(args, "keep", False):
+        args.spark = spark
+    else:
+        spark.stop()
     return {"getOrCreate": created, "executors": registered, "count": len(executors)}
+
+
+QUICK_CORE_SECONDS = 4
+
+
+def quick(args: argparse.Namespace) -> dict:
+    """`make bench --quick`'s driver cases in one Spark application: the session start first (as `session`), then
+    one small run of each of the others in that session."""
+    shared = argparse.Namespace(executors=args.executors, keep=True)
+    result = {"session": session_start(shared)}
+    spark = shared.spark
+    result["overhead"] = overhead(
+        argparse.Namespace(spark=spark, repeats=1, warmup=0, only=["spark-job", "joblibspark"])
+    )
+    result["imports"] = imports(argparse.Namespace(spark=spark, repeats=1))
+    result["calibration"] = calibrate(argparse.Namespace(spark=spark, steps=2e7, repeats=1, conf=[]))
+    steps = round(QUICK_CORE_SECONDS * result["calibration"]["steps_per_second"])
+    result["scaling"] = scaling(argparse.Namespace(spark=spark, steps=steps, repeats=1, conf=[]))
+    spark.stop()
+    return result
 
 
 def main() -> None:
@@ -348,6 +385,8 @@ def main() -> None:
     e.add_argument("--executors", type=int, default=2)
     i = sub.add_parser("imports")
     i.add_argument("--repeats", type=int, default=3)
+    q = sub.add_parser("quick")
+    q.add_argument("--executors", type=int, default=2)
     args = parser.parse_args()
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     commands = {
@@ -356,6 +395,7 @@ def main() -> None:
         "scaling": scaling,
         "session": session_start,
         "imports": imports,
+        "quick": quick,
     }
     result = commands[args.command](args)
     print(json.dumps(result), flush=True)

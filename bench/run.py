@@ -17,8 +17,9 @@ two sides in turn A B A B in one run, so it holds when the machine's speed drift
 
 `--target k8s` measures the Helm release on Kubernetes instead (bench/on_k8s.py: startup, session, overhead,
 imports) and writes docs/benchmarks-kubernetes.md. The compose cluster is started when it is not up, and left
-up. `--quick` (what `make test` runs, on compose) takes one run of a few cases with small work and writes to a
-scratch directory: it proves the benchmarks still run, its figures mean nothing.
+up. `--quick` (what `make test` runs, on compose) takes one run of a few cases with small work, the driver's cases
+in one Spark application (`driver.py quick`), and writes to a scratch directory: it proves the benchmarks still
+run, its figures mean nothing.
 """
 
 from __future__ import annotations
@@ -148,14 +149,28 @@ def startup(quick: bool) -> dict:
     return {"seconds": seconds}
 
 
+@functools.cache
+def quick_driver() -> dict:
+    """--quick on compose: the driver's cases (session, overhead, imports, scaling) in one Spark application
+    (`driver.py quick`), run once and shared by those sections."""
+    return in_driver("driver.py", "quick")
+
+
+def shares_quick_driver(quick: bool, driver: Callable[..., dict]) -> bool:
+    return quick and driver is in_driver
+
+
 def session(quick: bool, driver: Callable[..., dict] = in_driver) -> dict:
-    runs = [driver("driver.py", "session") for _ in range(1 if quick else 5)]
+    if shares_quick_driver(quick, driver):
+        runs = [quick_driver()["session"]]
+    else:
+        runs = [driver("driver.py", "session") for _ in range(1 if quick else 5)]
     return {key: [run[key] for run in runs] for key in ("getOrCreate", "executors")}
 
 
 def overhead(quick: bool, driver: Callable[..., dict] = in_driver) -> dict:
     args = ["--repeats", "1", "--warmup", "0", "--only", "spark-job", "joblibspark"] if quick else ["--repeats", "3"]
-    rows = driver("driver.py", "overhead", *args)
+    rows = quick_driver()["overhead"] if shares_quick_driver(quick, driver) else driver("driver.py", "overhead", *args)
     for row in rows.values():
         if row["local"] and row["cluster"]:
             row["ratio"] = ratios(row["cluster"], row["local"])
@@ -164,7 +179,10 @@ def overhead(quick: bool, driver: Callable[..., dict] = in_driver) -> dict:
 
 
 def executor_imports(quick: bool, driver: Callable[..., dict] = in_driver) -> dict:
-    row = driver("driver.py", "imports", "--repeats", "1" if quick else "5")
+    if shares_quick_driver(quick, driver):
+        row = dict(quick_driver()["imports"])
+    else:
+        row = driver("driver.py", "imports", "--repeats", "1" if quick else "5")
     row["ratio"] = ratios(row["shipped"], row["image"])
     return row
 
@@ -177,11 +195,18 @@ def scale_workers(count: int) -> None:
 def scaling(quick: bool) -> dict:
     """The same job on each setup: sized once, on an executor core, to 60 core-seconds (4 with --quick), then
     repeated in each setup (once with --quick)."""
-    core_seconds = 4 if quick else 60
-    repeats = "1" if quick else "3"
-    # (workers, spark.cores.max); --quick leaves the cluster as it is
-    setups = [(2, 4)] if quick else [(1, 1), (1, 2), (2, 2), (2, 4)]
-    calibration = in_driver("driver.py", "calibrate", "--repeats", "1" if quick else "5")
+    if quick:  # one run in the quick driver's session, on the cluster as it is (2 workers, 4 cores)
+        shared = quick_driver()
+        return {
+            "core_seconds": 4,
+            "calibration": shared["calibration"],
+            "setups": {"2 workers, 4 cores": shared["scaling"]},
+        }
+    core_seconds = 60
+    repeats = "3"
+    # (workers, spark.cores.max)
+    setups = [(1, 1), (1, 2), (2, 2), (2, 4)]
+    calibration = in_driver("driver.py", "calibrate", "--repeats", "5")
     steps = round(core_seconds * calibration["steps_per_second"])
     log(f"scaling: {calibration['steps_per_second']:,.0f} loop steps/s on an executor core -> {steps:,} a job")
     out = {"core_seconds": core_seconds, "calibration": calibration, "setups": {}}
