@@ -35,12 +35,6 @@ def pytest_configure(config):
         "example(notebook): proves the same library on the cluster as the example notebook of that name (which "
         "also checks its tasks ran on several executors, see test_notebooks.py), quicker: in the shared session",
     )
-    config.addinivalue_line(
-        "markers",
-        "platform_neutral(why): what the test proves does not depend on where Spark runs (a library's semantics, an "
-        "error message, the object store image's protocol), so the compose run proves it for both; `helm test` "
-        "deselects it (-m 'not platform_neutral') and proves on Kubernetes what is Kubernetes-specific",
-    )
 
 
 def native_threads() -> dict[str, int]:

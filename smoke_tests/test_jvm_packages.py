@@ -50,10 +50,6 @@ def lake_dir():
     return path
 
 
-@pytest.mark.platform_neutral(
-    "Delta's MERGE, time travel, concurrent appends, OPTIMIZE and VACUUM; on Kubernetes executor pods write Delta "
-    "to the lake in test_object_storage's round trip, the managed tables test and the spark-submit test"
-)
 def test_delta_lake_in_the_lake(spark, table_root):
     require_jars("JVM_PACKAGE_DELTA")
     from delta.tables import DeltaTable

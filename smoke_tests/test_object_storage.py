@@ -112,7 +112,6 @@ def test_parquet_and_delta_round_trip_across_executors(spark, s3_dir):
     print(f"s3a: Parquet and Delta written by executors on {sorted(evidence.hosts)}")
 
 
-@pytest.mark.platform_neutral("S3A's multipart upload against the objectstore image, the same on both platforms")
 def test_a_large_write_goes_through_multipart_upload(spark, s3_dir):
     fs, path = hadoop_fs(spark, f"{s3_dir}/big.bin")
     block = os.urandom(1 << 20)
@@ -179,7 +178,6 @@ def _fails_fast(spark, uri: str, expect: tuple[str, ...], **overrides: str) -> s
     return f"{elapsed:.1f}s"
 
 
-@pytest.mark.platform_neutral("S3A's errors for a wrong key, a missing bucket and a dead endpoint")
 def test_bad_input_fails_fast_naming_what_to_fix(spark):
     bucket = bucket_of(WAREHOUSE)
     wrong_key = _fails_fast(
