@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tooling import images, versions
+from tooling import images, jars, versions
 
 OUT = versions.ROOT / "build" / "sbom"
 SYFT = versions.TOOLS_BIN / "syft"
@@ -67,8 +67,8 @@ def scan(ref: str, target: Path) -> None:
 
 def shared_cache() -> Path:
     """SBOMs by image ID and syft version, shared by every clone of this user (a fresh clone on a warm machine
-    copies them instead of scanning ~20 GB of images again): MLRT_CACHE_DIR, else ~/.cache/mlrt, /sbom."""
-    return Path(os.environ.get("MLRT_CACHE_DIR") or Path.home() / ".cache" / "mlrt") / "sbom"
+    copies them instead of scanning ~20 GB of images again): sbom/ in the project's cache (jars.cache_dir)."""
+    return jars.cache_dir() / "sbom"
 
 
 def generate(name: str, pins: dict[str, str], out: Path = OUT, cache: Path | None = None) -> Path:

@@ -75,10 +75,10 @@ def layers_holding(image: str, needles: list[bytes], tmp_path: Path) -> list[str
     """'layer: file' for every regular file in a layer of the image (one not yet searched) that holds a needle.
     On an overlay2 engine on this host GNU grep reads the layer directories in place (the ML layer's 8 GB in
     seconds, where reading each file into Python took minutes); elsewhere `docker save` and Python's tarfile."""
-    patterns = tmp_path / "needles"
-    patterns.write_bytes(b"\n".join(needles) + b"\n")
     dirs = layer_dirs(image)
     if dirs is not None:
+        patterns = tmp_path / "needles"
+        patterns.write_bytes(b"\n".join(needles) + b"\n")
         found = []
         for layer in (d for d in dirs if str(d) not in SCANNED_LAYERS):
             # -r does not follow symlinks; -a reads binary files as text; exit 1: no match.
