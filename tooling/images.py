@@ -108,8 +108,6 @@ def build_command(name: str, pins: dict[str, str], ca: Path | None) -> list[str]
     declared = declared_args(dockerfile)
     args = {key: pins[key] for key in declared if key in pins}
     args["BASE_IMAGE"] = pins["BASE_IMAGE"] if parent is None else ref(parent, pins)
-    if "MLRT_MAVEN_REPOSITORIES" in declared:
-        args["MLRT_MAVEN_REPOSITORIES"] = " ".join(jars.repositories())
     cmd = [
         "docker",
         "buildx",

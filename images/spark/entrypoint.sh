@@ -10,7 +10,7 @@
 #   SPARK_MASTER_URL        spark.master for drivers started in this container
 #   SPARK_DRIVER_HOST       spark.driver.host that executors use to reach a driver in this container
 #   MLRT_MAVEN_REPOSITORIES Maven repositories (space-separated, in order) that --packages and
-#                           spark.jars.packages resolve from (an Ivy settings file; baked in at build time)
+#                           spark.jars.packages resolve from (an Ivy settings file); compose and the chart set it
 #   MLRT_S3_ENDPOINT        an S3-compatible endpoint (http[s]://host:port) for s3a:// paths: path-style access,
 #                           region MLRT_S3_REGION (default us-east-1); unset: AWS S3 in MLRT_S3_REGION
 #   MLRT_WAREHOUSE_DIR      spark.sql.warehouse.dir (managed tables), e.g. s3a://lake/warehouse

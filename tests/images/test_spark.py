@@ -222,9 +222,10 @@ def test_s3a_reaches_an_s3_endpoint_with_the_sdk_modules(local_session):
     assert int(line.split()[0]) < 30, line
 
 
-def test_the_image_resolves_from_the_build_repositories_by_default(image):
+def test_the_image_resolves_from_maven_central_unless_told_at_run_time(image):
+    """The list is run-time configuration (compose and the chart pass it; tests/unit and tests/k8s check them)."""
     env = dict(item.split("=", 1) for item in inspect(image, ".Config.Env"))
-    assert env["MLRT_MAVEN_REPOSITORIES"] == " ".join(jars.repositories())
+    assert env["MLRT_MAVEN_REPOSITORIES"] == jars.MAVEN_CENTRAL
     assert (
         run(image, "python", "-c", "import delta, importlib.metadata as m; print(m.version('delta-spark'))").strip()
         == (PINS["DELTA_VERSION"])

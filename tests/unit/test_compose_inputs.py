@@ -98,3 +98,20 @@ def test_make_up_gpu_without_the_nvidia_runtime_says_what_to_install():
     assert done.returncode != 0, done.stdout
     assert "Docker has no nvidia runtime. Install the NVIDIA driver and the NVIDIA Container Toolkit" in done.stderr
     assert subprocess.run(["make", "gpu-check"], cwd=ROOT, capture_output=True, timeout=60).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [("", "https://repo1.maven.org/maven2"), ("MLRT_MAVEN_REPOSITORIES=file:///srv/m2 https://m/2\n", None)],
+)
+def test_maven_repositories_reach_every_spark_container_at_run_time(tmp_path, line, expected):
+    """Where --packages resolve from is the containers' environment (from .env or the shell), Maven Central
+    unless told: not a build argument, so that changing it rebuilds no image."""
+    env = tmp_path / ".env"
+    env.write_text(f"MLRT_VERSION=0.1.0\nJUPYTER_TOKEN=x\n{line}")
+    done = config(env, quiet=False)
+    assert done.returncode == 0, done.stderr
+    services = yaml.safe_load(done.stdout)["services"]
+    expected = expected or line.strip().split("=", 1)[1]
+    for name in ("spark-master", "spark-worker", "jupyter", "spark-connect"):
+        assert services[name]["environment"]["MLRT_MAVEN_REPOSITORIES"] == expected, name

@@ -39,6 +39,16 @@ def test_build_chain_and_args():
     assert f"BASE_IMAGE={pins['BASE_IMAGE']}" in base
 
 
+def test_where_jars_come_from_is_no_build_input(monkeypatch):
+    """MLRT_MAVEN_REPOSITORIES chooses where `make build` downloads the locked jars from, not which jars: no image's
+    build command (its args, hence its layer cache) changes with it."""
+    pins = versions.load()
+    monkeypatch.delenv("MLRT_MAVEN_REPOSITORIES", raising=False)
+    before = {name: images.build_command(name, pins, None) for name in images.IMAGES}
+    monkeypatch.setenv("MLRT_MAVEN_REPOSITORIES", "https://mirror.example/m2 https://repo1.maven.org/maven2")
+    assert {name: images.build_command(name, pins, None) for name in images.IMAGES} == before
+
+
 def test_unknown_image_is_named():
     with pytest.raises(SystemExit, match="unknown image 'nope'"):
         images.with_parents(["nope"])

@@ -114,6 +114,13 @@ capabilities:
 {{- end }}
 {{- end }}
 {{- end -}}
+{{/* Where a driver's --packages resolve from (entrypoint.sh writes its Ivy settings); unset: the image's default. */}}
+{{- define "mlrt.mavenEnv" -}}
+{{- with .Values.spark.mavenRepositories }}
+- name: MLRT_MAVEN_REPOSITORIES
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- end -}}
 {{- define "mlrt.s3Mounts" -}}
 {{- if include "mlrt.s3Secret" . }}
 - name: s3-credentials
