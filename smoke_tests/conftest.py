@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import socket
 import sys
 import time
@@ -166,14 +167,26 @@ def ran_on_executors(spark, framework: str, at_least: int = MIN_EXECUTORS):
 DRIVER_HOST = socket.gethostname()
 
 
+def session_jars() -> list[str]:
+    """File names of the jars that sessions started from this environment are given: --jars in
+    PYSPARK_SUBMIT_ARGS (what `pyspark --jars` sets; kernels inherit it), which Spark ships to its executors."""
+    args = shlex.split(os.environ.get("PYSPARK_SUBMIT_ARGS", ""))
+    given = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--jars"]
+    return [jar.rsplit("/", 1)[-1] for value in given for jar in value.split(",") if jar]
+
+
 def require_jars(*keys: str) -> None:
-    """Skip, with the lock's reason, unless every package under these versions.env keys is in the image."""
+    """Skip, with the lock's reason, unless every package under these versions.env keys is in the image or its
+    jar is given to the sessions (session_jars)."""
     packages = {p["key"]: p for p in json.loads(JAR_LOCK.read_text())["packages"]}
+    given = session_jars()
     for key in keys:
         package = packages[key]
-        if package["status"] != "resolved":
+        _, artifact, version = package["coordinate"].split(":")
+        if package["status"] != "resolved" and not any(j.endswith(f"{artifact}-{version}.jar") for j in given):
             asked = "; ".join(f"{repo}: {answer}" for repo, answer in package["asked"].items())
             pytest.skip(
                 f"{package['coordinate']} is not in the image: {package['reason']} ({asked}); point "
-                f"MLRT_MAVEN_REPOSITORIES at a repository that serves it and run `make lock build`"
+                f"MLRT_MAVEN_REPOSITORIES at a repository that serves it and run `make lock build`, or give the "
+                f"sessions its jars (--jars in PYSPARK_SUBMIT_ARGS)"
             )

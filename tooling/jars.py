@@ -5,11 +5,12 @@ image build downloads every locked jar from the configured repositories and veri
   python -m tooling.jars lock           resolve JVM_PACKAGE_* from versions.env into the jar lock (`make lock`)
   python -m tooling.jars check          exit 1 when the jar lock is stale against versions.env
   python -m tooling.jars fetch DIR      download and verify the locked jars into DIR (the image build does this)
+  python -m tooling.jars session DIR    jars giving a session (spark.jars) the packages the images lack, into DIR
 
 Environment:
   MLRT_MAVEN_REPOSITORIES  ordered repository URLs, separated by spaces or commas (https://, http://, file://);
-                           default Maven Central. Used by `make lock`, by the build and, baked into the images,
-                           by Spark's own resolution (--packages, spark.jars.packages).
+                           default Maven Central. Used by `make lock`, by the build and, passed to the
+                           containers at run time (compose, the chart), by Spark's own resolution (--packages).
   MLRT_MAVEN_NETRC         a netrc file with credentials for authenticated mirrors (machine HOST login USER
                            password PASS). Read on the host only: credentials reach neither an image layer nor a
                            command line.
@@ -41,6 +42,7 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -518,6 +520,49 @@ def fetch(dest: Path, repos: list[str], path: Path = LOCK) -> dict:
     return data
 
 
+@contextmanager
+def _cache(path: Path):
+    """cache_dir() is `path` inside the block (a resolution that must not share Maven's local repository)."""
+    before = os.environ.get("MLRT_CACHE_DIR")
+    os.environ["MLRT_CACHE_DIR"] = str(path)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["MLRT_CACHE_DIR"]
+        else:
+            os.environ["MLRT_CACHE_DIR"] = before
+
+
+def session(
+    dest: Path, repos: list[str], path: Path = LOCK, pins: dict[str, str] | None = None, spark: list[str] | None = None
+) -> list[str]:
+    """Jars that give a Spark session (spark.jars / --jars, which Spark ships to its executors) the declared packages
+    the images lack: those the jar lock records unresolved, resolved from `repos` as `make lock` would (what Spark
+    ships and what the images already carry left out), verified against each repository's .sha1, into dest. Writes
+    no lock and touches no image; its own cache, so that jars from other repositories never mix into the lock's.
+    Returns the coordinates of the packages they provide."""
+    image = read_lock(path)
+    missing = {p["key"] for p in unresolved(image)}
+    dest.mkdir(parents=True, exist_ok=True)
+    for old in dest.glob("*.jar"):
+        old.unlink()
+    if not missing:
+        return []
+    pins = versions.load() if pins is None else pins
+    pins = {k: v for k, v in pins.items() if not k.startswith(PACKAGE_PREFIX) or k in missing}
+    spark = spark_jars(pins["SPARK_VERSION"]) if spark is None else spark
+    with _cache(cache_dir() / "session-jars"):
+        data = lock(pins, repos, spark)
+        if left := unresolved(data):
+            raise JarError(f"{', '.join(p['coordinate'] for p in left)}: served by none of {', '.join(repos)}")
+        have = {jar["file"] for jar in image["jars"]}
+        for jar in data["jars"]:
+            if jar["file"] not in have:
+                shutil.copyfile(download(Coordinate.parse(jar["coordinate"]), repos, jar["sha256"]), dest / jar["file"])
+    return [p["coordinate"] for p in data["packages"]]
+
+
 def summary(data: dict) -> str:
     size = sum(j["size"] for j in data["jars"])
     text = f"{len(data['jars'])} jars, {size / 1e6:.1f} MB"
@@ -532,6 +577,8 @@ def main() -> None:
     sub.add_parser("check")
     fetch_parser = sub.add_parser("fetch")
     fetch_parser.add_argument("dest", type=Path)
+    session_parser = sub.add_parser("session")
+    session_parser.add_argument("dest", type=Path)
     args = parser.parse_args()
     try:
         pins = versions.load()
@@ -542,6 +589,11 @@ def main() -> None:
         elif args.command == "check":
             check(pins)
             print("jars: the jar lock is up to date", file=sys.stderr)
+        elif args.command == "session":
+            given = session(args.dest, repositories())
+            jars = sorted(p.name for p in args.dest.glob("*.jar"))
+            print(f"jars: {len(jars)} jars for a session's spark.jars in {args.dest}, giving: {', '.join(given)}",
+                  file=sys.stderr)  # fmt: skip
         else:
             data = fetch(args.dest, repositories())
             print(f"jars: {summary(data)} verified into {args.dest}", file=sys.stderr)

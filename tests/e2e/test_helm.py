@@ -15,6 +15,7 @@ import uuid
 import pytest
 import requests
 
+from tests import standins
 from tests.conftest import ROOT
 from tests.e2e.conftest import (
     CHART,
@@ -92,6 +93,21 @@ def test_example_notebooks_run_in_the_notebook_pod(release):
     print(f"example notebooks in the notebook pod: {time.monotonic() - started:.0f} s", file=sys.stderr)
     print(proc.stdout[-5000:], file=sys.stderr)
     assert proc.returncode == 0, proc.stdout[-12000:] + proc.stderr[-3000:]
+
+
+def test_graphframes_and_mleap_run_on_executor_pods_with_jars_given_to_the_session(release, tmp_path):
+    """tests/standins.py in the notebook pod: the GraphFrames and MLeap smoke tests and notebooks 11 and 12, each
+    session a Kubernetes driver given the jars (Spark ships them to its executor pods)."""
+    found = standins.session_jars(tmp_path / "jars")
+    pod, where = f"{FULLNAME}-jupyter-0", "/tmp/mlrt-standins"
+    unpack = f"rm -rf {where} && mkdir -p {where} && tar -xf - -C {where}"
+    subprocess.run([KUBECTL, "-n", release, "exec", "-i", pod, "--", "bash", "-c", unpack],
+                   input=standins.bundle(found), capture_output=True, check=True, timeout=120)  # fmt: skip
+    for command, passed in standins.pytest_commands(where, found):
+        started = time.monotonic()
+        done = kubectl("-n", release, "exec", pod, "--", *command, check=False, timeout=1800)
+        print(f"{command[-1]} with the stand-in jars: {time.monotonic() - started:.0f} s", file=sys.stderr)
+        standins.check(done, passed)
 
 
 def test_helm_test_runs_every_smoke_test_with_executor_pods(release):

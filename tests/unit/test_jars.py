@@ -203,6 +203,37 @@ def test_lock_and_fetch_from_a_file_repository(local_repo, tmp_path):
         jars.fetch(staged, repos, path=lock_file)
 
 
+def test_session_jars_give_what_the_image_lacks_and_write_no_lock(local_repo, tmp_path):
+    """`tooling.jars session`: the packages the image's lock records unresolved, resolved from other repositories
+    with their dependencies, minus what the image already carries, into a directory; in a cache of its own."""
+    group, repo = local_repo
+    central = jars.repositories(jars.MAVEN_CENTRAL)
+    image_lock = tmp_path / "jars.lock"
+    image_lock.write_text(json.dumps(jars.lock(_pins(group, f"{group}:later_2.13:1.0"), [repo.as_uri(), *central],
+                                               spark=SPARK)))  # fmt: skip
+    assert [p["status"] for p in jars.read_lock(image_lock)["packages"]] == ["resolved", "unresolved"]
+    # Another repository serves the missing package; it needs the image's helper and a jar of its own.
+    other = tmp_path / "other"
+    _publish(other, f"{group}:later_2.13:1.0", [(f"{group}:helper:2.0", "compile"), (f"{group}:own:1.1", "compile")])
+    _publish(other, f"{group}:own:1.1")
+    _publish(other, f"{group}:helper:2.0")
+    session_maven = jars.cache_dir() / "session-jars" / "maven"
+    session_maven.parent.mkdir()
+    session_maven.symlink_to(jars.cache_dir() / "maven")  # Maven's plugins (the test's group is fresh anyway)
+    before = image_lock.read_text()
+    dest = tmp_path / "session"
+    given = jars.session(dest, [other.as_uri(), *central], image_lock, _pins(group, f"{group}:later_2.13:1.0"), SPARK)
+    assert given == [f"{group}:later_2.13:1.0"]
+    assert sorted(p.name for p in dest.iterdir()) == [f"{group}.later_2.13-1.0.jar", f"{group}.own-1.1.jar"]
+    assert image_lock.read_text() == before
+    assert not (jars.cache_dir() / "jars" / f"{group}.own-1.1.jar").exists(), "the session's jars have their own cache"
+    # An image that lacks nothing: nothing to give.
+    full = json.loads(before)
+    full["packages"][1]["status"] = "resolved"
+    image_lock.write_text(json.dumps(full))
+    assert jars.session(dest, central, image_lock, _pins(group), SPARK) == [] and not list(dest.iterdir())
+
+
 def test_an_excluded_artifact_is_left_out_with_what_it_pulls_in(local_repo):
     group, repo = local_repo
     pins = dict(_pins(group), JVM_EXCLUDE_HELPER=f"{group}:helper")
