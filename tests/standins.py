@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -79,6 +80,6 @@ def pytest_commands(where: str, found: list[Path]) -> list[tuple[list[str], int]
 def check(done: subprocess.CompletedProcess, passed: int) -> None:
     """Every selected test passed: none skipped, none failed."""
     print(done.stdout[-6000:], file=sys.stderr)
-    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    summary = next((line for line in reversed(done.stdout.splitlines()) if re.match(r"=+ .* in [\d.]+s", line)), "")
     assert done.returncode == 0, done.stdout[-12000:] + done.stderr[-3000:]
     assert f" {passed} passed" in summary and "skipped" not in summary, summary
