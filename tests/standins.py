@@ -25,6 +25,9 @@ from tests.conftest import ROOT
 from tooling import jars
 
 STANDINS = Path(os.environ.get("MLRT_JVM_STANDINS") or ROOT.parent / "shared" / "jvm-standins")
+# Where the driver's container or pod gets bundle(): a bash script reading the tar on its stdin.
+WHERE = "/tmp/mlrt-standins"
+UNPACK = f"rm -rf {WHERE} && mkdir -p {WHERE} && tar -xf - -C {WHERE}"
 # In smoke_tests/: the GraphFrames and MLeap tests, then (a pytest run of its own, once the first one's session has
 # ended: on Kubernetes each session holds executor pods) notebooks 11 and 12 and the notebooks' executor spread check.
 SMOKE_FILES = ("conftest.py", "test_jvm_packages.py", "test_notebooks.py")
@@ -67,12 +70,12 @@ def bundle(found: list[Path]) -> bytes:
     return out.getvalue()
 
 
-def pytest_commands(where: str, found: list[Path]) -> list[tuple[list[str], int]]:
-    """The smoke runs in the driver, their sessions given the jars unpacked under `where`: (command, tests to pass)."""
-    submit = "--jars " + ",".join(f"{where}/jars/{jar.name}" for jar in found) + " pyspark-shell"
+def pytest_commands(found: list[Path]) -> list[tuple[list[str], int]]:
+    """The smoke runs in the driver, their sessions given the jars UNPACK put in WHERE: (command, tests to pass)."""
+    submit = "--jars " + ",".join(f"{WHERE}/jars/{jar.name}" for jar in found) + " pyspark-shell"
     return [
         (["env", f"PYSPARK_SUBMIT_ARGS={submit}", "python", "-X", "faulthandler", "-m", "pytest", "-p",
-          "no:cacheprovider", "-v", "-rs", "--durations=0", "-k", select, f"{where}/tests/{name}"], passed)
+          "no:cacheprovider", "-v", "-rs", "--durations=0", "-k", select, f"{WHERE}/tests/{name}"], passed)
         for name, select, passed in RUNS
     ]  # fmt: skip
 

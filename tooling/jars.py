@@ -508,12 +508,17 @@ def unresolved(data: dict) -> list[dict]:
     return [p for p in data["packages"] if p["status"] != "resolved"]
 
 
-def fetch(dest: Path, repos: list[str], path: Path = LOCK) -> dict:
-    """Put exactly the locked jars into dest (verified); return the lock."""
-    data = read_lock(path)
+def _empty(dest: Path) -> None:
+    """dest exists and holds no jar (a destination holds exactly what one call put there)."""
     dest.mkdir(parents=True, exist_ok=True)
     for old in dest.glob("*.jar"):
         old.unlink()
+
+
+def fetch(dest: Path, repos: list[str], path: Path = LOCK) -> dict:
+    """Put exactly the locked jars into dest (verified); return the lock."""
+    data = read_lock(path)
+    _empty(dest)
     for jar in data["jars"]:
         source = download(Coordinate.parse(jar["coordinate"]), repos, expect=jar["sha256"])
         shutil.copyfile(source, dest / jar["file"])
@@ -544,9 +549,7 @@ def session(
     Returns the coordinates of the packages they provide."""
     image = read_lock(path)
     missing = {p["key"] for p in unresolved(image)}
-    dest.mkdir(parents=True, exist_ok=True)
-    for old in dest.glob("*.jar"):
-        old.unlink()
+    _empty(dest)
     if not missing:
         return []
     pins = versions.load() if pins is None else pins
@@ -591,8 +594,8 @@ def main() -> None:
             print("jars: the jar lock is up to date", file=sys.stderr)
         elif args.command == "session":
             given = session(args.dest, repositories())
-            jars = sorted(p.name for p in args.dest.glob("*.jar"))
-            print(f"jars: {len(jars)} jars for a session's spark.jars in {args.dest}, giving: {', '.join(given)}",
+            files = list(args.dest.glob("*.jar"))
+            print(f"jars: {len(files)} jars for a session's spark.jars in {args.dest}, giving: {', '.join(given)}",
                   file=sys.stderr)  # fmt: skip
         else:
             data = fetch(args.dest, repositories())

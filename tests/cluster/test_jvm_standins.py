@@ -8,17 +8,14 @@ import subprocess
 from tests import standins
 from tests.conftest import ROOT
 
-WHERE = "/tmp/mlrt-standins"
-
 
 def test_graphframes_and_mleap_run_with_jars_given_to_the_session(tmp_path):
     found = standins.session_jars(tmp_path / "jars")
-    unpack = ["docker", "compose", "exec", "-T", "jupyter", "bash", "-c",
-              f"rm -rf {WHERE} && mkdir -p {WHERE} && tar -xf - -C {WHERE}"]  # fmt: skip
+    unpack = ["docker", "compose", "exec", "-T", "jupyter", "bash", "-c", standins.UNPACK]
     subprocess.run(unpack, cwd=ROOT, input=standins.bundle(found), capture_output=True, check=True, timeout=120)
-    for command, passed in standins.pytest_commands(WHERE, found):
+    for command, passed in standins.pytest_commands(found):
         done = subprocess.run(
-            ["docker", "compose", "exec", "-T", "-w", f"{WHERE}/tests", "jupyter", *command],
+            ["docker", "compose", "exec", "-T", "-w", f"{standins.WHERE}/tests", "jupyter", *command],
             cwd=ROOT, capture_output=True, text=True, timeout=1200,
         )  # fmt: skip
         standins.check(done, passed)

@@ -99,11 +99,10 @@ def test_graphframes_and_mleap_run_on_executor_pods_with_jars_given_to_the_sessi
     """tests/standins.py in the notebook pod: the GraphFrames and MLeap smoke tests and notebooks 11 and 12, each
     session a Kubernetes driver given the jars (Spark ships them to its executor pods)."""
     found = standins.session_jars(tmp_path / "jars")
-    pod, where = f"{FULLNAME}-jupyter-0", "/tmp/mlrt-standins"
-    unpack = f"rm -rf {where} && mkdir -p {where} && tar -xf - -C {where}"
-    subprocess.run([KUBECTL, "-n", release, "exec", "-i", pod, "--", "bash", "-c", unpack],
+    pod = f"{FULLNAME}-jupyter-0"
+    subprocess.run([KUBECTL, "-n", release, "exec", "-i", pod, "--", "bash", "-c", standins.UNPACK],
                    input=standins.bundle(found), capture_output=True, check=True, timeout=120)  # fmt: skip
-    for command, passed in standins.pytest_commands(where, found):
+    for command, passed in standins.pytest_commands(found):
         started = time.monotonic()
         done = kubectl("-n", release, "exec", pod, "--", *command, check=False, timeout=1800)
         print(f"{command[-1]} with the stand-in jars: {time.monotonic() - started:.0f} s", file=sys.stderr)
