@@ -1,0 +1,184 @@
+"""The deployment's table catalog: a Hive metastore (Spark's own Hive 2.3 jars) over PostgreSQL.
+
+  python -m mlrt.metastore serve    write hive-site.xml (private), make sure the schema is there, then run the
+                                     Thrift server on MLRT_METASTORE_PORT (9083) in the foreground
+  python -m mlrt.metastore schema   only the schema step: created once when the database has none (DataNucleus'
+                                     SchemaTool over hive-metastore's package.jdo: every table, not only those a
+                                     first session touches), its version recorded; otherwise left as it is, and the
+                                     server's own check (hive.metastore.schema.verification) refuses a mismatch
+
+Environment:
+  MLRT_METASTORE_DB_URL              jdbc:postgresql://HOST:5432/DATABASE
+  MLRT_METASTORE_DB_CREDENTIALS_DIR  a directory holding username and password (files: never the environment or
+                                     a command line)
+  MLRT_WAREHOUSE_DIR                 where managed tables live (e.g. s3a://lake/warehouse); S3A reads the key pair
+                                     the image's entrypoint wrote to ~/.aws from MLRT_S3_CREDENTIALS_DIR
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+SPARK_JARS = Path(os.environ.get("SPARK_HOME", "/opt/spark")) / "jars"
+SCHEMA_VERSION = "2.3.0"  # what Hive 2.3.x's metastore checks against the VERSION table
+CONF_DIR = Path.home() / ".mlrt-metastore"
+
+
+class MetastoreError(Exception):
+    """A problem the operator has to fix; the message names the fix."""
+
+
+def setting(name: str, pattern: str = r".+", example: str = "") -> str:
+    value = os.environ.get(name, "")
+    if not re.fullmatch(pattern, value):
+        raise MetastoreError(f"{name}={value!r} is not set or not valid{f'; e.g. {example}' if example else ''}")
+    return value
+
+
+def credentials() -> tuple[str, str]:
+    directory = Path(setting("MLRT_METASTORE_DB_CREDENTIALS_DIR"))
+    values = []
+    for name in ("username", "password"):
+        path = directory / name
+        if not path.is_file() or not path.read_text().strip():
+            raise MetastoreError(f"{path} is missing or empty: the metastore's database account (username, password)")
+        values.append(path.read_text().strip())
+    return values[0], values[1]
+
+
+def properties() -> dict[str, str]:
+    url = setting(
+        "MLRT_METASTORE_DB_URL", r"jdbc:postgresql://[^/\s]+/\w+", "jdbc:postgresql://postgres:5432/metastore"
+    )
+    user, password = credentials()
+    return {
+        "javax.jdo.option.ConnectionURL": url,
+        "javax.jdo.option.ConnectionDriverName": "org.postgresql.Driver",
+        "javax.jdo.option.ConnectionUserName": user,
+        "javax.jdo.option.ConnectionPassword": password,
+        # Hive's own DataNucleus settings (HiveConf's defaults): the schema's table and column names follow them
+        # (without datanucleus1, SchemaTool names COLUMNS_V2's index column differently and every CREATE fails).
+        "datanucleus.identifierFactory": "datanucleus1",
+        "datanucleus.rdbms.useLegacyNativeValueStrategy": "true",
+        "datanucleus.schema.autoCreateAll": "false",
+        "hive.metastore.schema.verification": "true",
+        "hive.async.log.enabled": "false",  # else it wants LMAX disruptor, which Spark does not ship
+        "hive.metastore.warehouse.dir": os.environ.get("MLRT_WAREHOUSE_DIR", "file:/tmp/warehouse"),
+    }
+
+
+def private_file(path: Path, text: str) -> Path:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    return path
+
+
+def hive_site(props: dict[str, str]) -> Path:
+    body = "".join(f"<property><name>{escape(k)}</name><value>{escape(v)}</value></property>" for k, v in props.items())
+    return private_file(CONF_DIR / "hive-site.xml", f"<configuration>{body}</configuration>\n")
+
+
+def classpath() -> str:
+    return f"{CONF_DIR}:{SPARK_JARS}/*"
+
+
+def java(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(["java", "-Xmx256m", "-cp", classpath(), *args], capture_output=True, text=True, **kwargs)
+
+
+def database(props: dict[str, str]):
+    """A JDBC connection to the metastore's database (a JVM through py4j, with Spark's jars and the driver)."""
+    from py4j.java_gateway import GatewayParameters, JavaGateway, launch_gateway
+
+    port = launch_gateway(classpath=classpath(), die_on_exit=True, javaopts=["-Xmx128m"])
+    jvm = JavaGateway(gateway_parameters=GatewayParameters(port=port, auto_convert=True)).jvm
+    try:
+        return jvm.java.sql.DriverManager.getConnection(
+            props["javax.jdo.option.ConnectionURL"],
+            props["javax.jdo.option.ConnectionUserName"],
+            props["javax.jdo.option.ConnectionPassword"],
+        )
+    except Exception as err:  # py4j's error carries the driver's message
+        reason = str(err).split("\n")[1] if "\n" in str(err) else str(err)
+        reason = reason.strip().lstrip(": ")
+        raise MetastoreError(
+            f"cannot reach the metastore's database at {props['javax.jdo.option.ConnectionURL']}: {reason.strip()}; "
+            f"check that it runs and the account in MLRT_METASTORE_DB_CREDENTIALS_DIR"
+        ) from None
+
+
+def recorded_version(connection) -> str | None:
+    tables = connection.getMetaData().getTables(None, None, "VERSION", None)
+    if not tables.next():
+        return None
+    rows = connection.createStatement().executeQuery('SELECT "SCHEMA_VERSION" FROM "VERSION"')
+    return rows.getString(1) if rows.next() else None
+
+
+def schema(props: dict[str, str]) -> str:
+    """Create the schema when the database has none; say what was done."""
+    connection = database(props)
+    try:
+        found = recorded_version(connection)
+        if found == SCHEMA_VERSION:
+            return f"schema {found} present"
+        if found is not None:
+            raise MetastoreError(
+                f"the metastore's database holds schema {found}, this metastore (Hive 2.3) needs {SCHEMA_VERSION}: "
+                f"point MLRT_METASTORE_DB_URL at the database this deployment created, or restore it from its backup"
+            )
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            datanucleus = {k: v for k, v in props.items() if k.startswith(("javax.jdo", "datanucleus"))}
+            datanucleus["datanucleus.schema.autoCreateAll"] = "true"  # SchemaTool's own run only
+            settings = private_file(
+                work / "datanucleus.properties", "".join(f"{k}={v}\n" for k, v in datanucleus.items())
+            )
+            with zipfile.ZipFile(next(SPARK_JARS.glob("hive-metastore-*.jar"))) as z:
+                (work / "package.jdo").write_bytes(z.read("package.jdo"))
+            done = java("org.datanucleus.store.schema.SchemaTool", "-create", "-api", "JDO", "-props", str(settings),
+                        str(work / "package.jdo"), cwd=work, timeout=300)  # fmt: skip
+        if done.returncode != 0 or "completed successfully" not in done.stdout:
+            raise MetastoreError(f"creating the metastore schema failed: {_reason(done)}")
+        insert = connection.prepareStatement(
+            'INSERT INTO "VERSION" ("VER_ID", "SCHEMA_VERSION", "VERSION_COMMENT") VALUES (1, ?, ?)'
+        )
+        insert.setString(1, SCHEMA_VERSION)
+        insert.setString(2, "created by mlrt.metastore")
+        insert.executeUpdate()
+        return f"schema {SCHEMA_VERSION} created"
+    finally:
+        connection.close()
+
+
+def _reason(done: subprocess.CompletedProcess) -> str:
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if "Exception" in line or "ERROR" in line]
+    return (lines[0] if lines else (done.stdout + done.stderr).strip()[-500:]).strip()
+
+
+def main() -> None:
+    command = sys.argv[1] if len(sys.argv) > 1 else "serve"
+    try:
+        props = properties()
+        hive_site(props)
+        print(f"mlrt-metastore: {schema(props)}", file=sys.stderr, flush=True)
+        if command == "serve":
+            port = setting("MLRT_METASTORE_PORT", r"\d+") if os.environ.get("MLRT_METASTORE_PORT") else "9083"
+            os.execvp(
+                "java", ["java", "-cp", classpath(), "org.apache.hadoop.hive.metastore.HiveMetaStore", "-p", port]
+            )
+    except MetastoreError as err:
+        raise SystemExit(f"mlrt-metastore: ERROR: {err}") from None
+
+
+if __name__ == "__main__":
+    main()
