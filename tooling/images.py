@@ -32,6 +32,7 @@ IMAGES: dict[str, str | None] = {
     "ml": "spark",
     "notebook": "ml",
     "objectstore": "base",
+    "postgres": "base",
 }
 CA_ENV_VARS = ("MLRT_CA_BUNDLE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT")
 
