@@ -2,7 +2,8 @@
 
 JUPYTER_TOKEN, SPARK_AUTH_SECRET, the object store's key pair (MLRT_S3_ACCESS_KEY, MLRT_S3_SECRET_KEY), the
 Spark Connect server's token (SPARK_CONNECT_TOKEN) and the MLflow server's admin account (MLFLOW_ADMIN_USERNAME,
-"admin" unless set, and MLFLOW_ADMIN_PASSWORD) are generated once and kept on later runs (an existing value is never
+"admin" unless set, and MLFLOW_ADMIN_PASSWORD) and the catalog database's account (MLRT_CATALOG_DB_USERNAME, "mlrt",
+and MLRT_CATALOG_DB_PASSWORD) are generated once and kept on later runs (an existing value is never
 replaced); MLRT_VERSION always follows versions.env. Other lines a user added are kept.
 
   python -m cli.dotenv            create or update .env
@@ -28,9 +29,10 @@ GENERATED = {
     "MLRT_S3_SECRET_KEY": 20,
     "SPARK_CONNECT_TOKEN": 24,
     "MLFLOW_ADMIN_PASSWORD": 24,
+    "MLRT_CATALOG_DB_PASSWORD": 24,
 }
 # name -> value written when missing
-DEFAULTS = {"MLFLOW_ADMIN_USERNAME": "admin"}
+DEFAULTS = {"MLFLOW_ADMIN_USERNAME": "admin", "MLRT_CATALOG_DB_USERNAME": "mlrt"}
 _LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
 

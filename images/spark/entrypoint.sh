@@ -112,6 +112,11 @@ assemble_conf() {
   if [ -n "${MLRT_S3_ENDPOINT:-}${MLRT_S3_REGION:-}" ]; then
     printf 'spark.hadoop.fs.s3a.endpoint.region %s\n' "${MLRT_S3_REGION:-us-east-1}" >>"$conf"
   fi
+  if [ -n "${MLRT_METASTORE_URI:-}" ]; then
+    [[ "$MLRT_METASTORE_URI" =~ ^thrift://[^/[:space:]]+:[0-9]+$ ]] \
+      || die "MLRT_METASTORE_URI=$MLRT_METASTORE_URI is not a thrift://host:port URI"
+    printf 'spark.sql.catalogImplementation hive\nspark.hadoop.hive.metastore.uris %s\n' "$MLRT_METASTORE_URI" >>"$conf"
+  fi
   if [ -n "${MLRT_WAREHOUSE_DIR:-}" ]; then
     printf 'spark.sql.warehouse.dir %s\n' "$MLRT_WAREHOUSE_DIR" >>"$conf"
   fi

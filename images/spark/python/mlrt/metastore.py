@@ -71,7 +71,17 @@ def properties() -> dict[str, str]:
         "hive.metastore.schema.verification": "true",
         "hive.async.log.enabled": "false",  # else it wants LMAX disruptor, which Spark does not ship
         "hive.metastore.warehouse.dir": os.environ.get("MLRT_WAREHOUSE_DIR", "file:/tmp/warehouse"),
+        # S3A for the warehouse (a managed table's directory is made and dropped here); the key pair is the one
+        # the image's entrypoint wrote to ~/.aws (the SDK's default chain)
+        **s3a(),
     }
+
+
+def s3a() -> dict[str, str]:
+    out = {"fs.s3a.endpoint.region": os.environ.get("MLRT_S3_REGION", "us-east-1")}
+    if endpoint := os.environ.get("MLRT_S3_ENDPOINT"):
+        out |= {"fs.s3a.endpoint": endpoint, "fs.s3a.path.style.access": "true"}
+    return out
 
 
 def private_file(path: Path, text: str) -> Path:
