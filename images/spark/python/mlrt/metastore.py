@@ -78,7 +78,16 @@ def properties() -> dict[str, str]:
 
 
 def s3a() -> dict[str, str]:
-    out = {"fs.s3a.endpoint.region": os.environ.get("MLRT_S3_REGION", "us-east-1")}
+    """The spark-defaults' spark.hadoop.fs.s3a.* (credentials through the SDK's default chain included), plus the
+    deployment's endpoint and region."""
+    out = {}
+    defaults = Path(os.environ.get("SPARK_DEFAULTS_FILE") or "/opt/mlrt/conf/spark-defaults.conf")
+    if defaults.is_file():
+        for line in defaults.read_text().splitlines():
+            if line.startswith("spark.hadoop.fs.s3a."):
+                key, _, value = line.partition(" ")
+                out[key.removeprefix("spark.hadoop.")] = value.strip()
+    out["fs.s3a.endpoint.region"] = os.environ.get("MLRT_S3_REGION", "us-east-1")
     if endpoint := os.environ.get("MLRT_S3_ENDPOINT"):
         out |= {"fs.s3a.endpoint": endpoint, "fs.s3a.path.style.access": "true"}
     return out
