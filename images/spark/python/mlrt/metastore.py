@@ -55,11 +55,11 @@ def credentials() -> tuple[str, str]:
 
 def properties() -> dict[str, str]:
     url = setting(
-        "MLRT_METASTORE_DB_URL", r"jdbc:postgresql://[^/\s]+/\w+", "jdbc:postgresql://postgres:5432/metastore"
+        "MLRT_METASTORE_DB_URL", r"jdbc:postgresql://[^/\s]+/\w+(\?\S*)?", "jdbc:postgresql://postgres:5432/metastore"
     )
     user, password = credentials()
     return {
-        "javax.jdo.option.ConnectionURL": url,
+        "javax.jdo.option.ConnectionURL": with_timeouts(url),
         "javax.jdo.option.ConnectionDriverName": "org.postgresql.Driver",
         "javax.jdo.option.ConnectionUserName": user,
         "javax.jdo.option.ConnectionPassword": password,
@@ -68,13 +68,28 @@ def properties() -> dict[str, str]:
         "datanucleus.identifierFactory": "datanucleus1",
         "datanucleus.rdbms.useLegacyNativeValueStrategy": "true",
         "datanucleus.schema.autoCreateAll": "false",
+        "datanucleus.connectionPoolingType": "HikariCP",  # Spark ships HikariCP, not BoneCP (Hive's default)
         "hive.metastore.schema.verification": "true",
         "hive.async.log.enabled": "false",  # else it wants LMAX disruptor, which Spark does not ship
+        # The database down: a call fails after 2 tries 1 s apart (Hive's default is 10 tries 2 s apart), so the
+        # session's DDL gets the error within seconds instead of hanging
+        "hive.hmshandler.retry.attempts": "2",
+        "hive.hmshandler.retry.interval": "1000ms",
         "hive.metastore.warehouse.dir": os.environ.get("MLRT_WAREHOUSE_DIR", "file:/tmp/warehouse"),
         # S3A for the warehouse (a managed table's directory is made and dropped here); the key pair is the one
         # the image's entrypoint wrote to ~/.aws (the SDK's default chain)
         **s3a(),
     }
+
+
+def with_timeouts(url: str) -> str:
+    """The JDBC URL with the driver's connect and login timeouts (seconds) unless it sets them: a database that is
+    gone fails a call in seconds instead of the operating system's TCP timeout."""
+    extra = [f"{k}={v}" for k, v in DB_TIMEOUTS.items() if f"{k}=" not in url]
+    return url + ("&" if "?" in url else "?") + "&".join(extra) if extra else url
+
+
+DB_TIMEOUTS = {"connectTimeout": "5", "loginTimeout": "10"}
 
 
 def s3a() -> dict[str, str]:
@@ -103,7 +118,25 @@ def private_file(path: Path, text: str) -> Path:
 
 def hive_site(props: dict[str, str]) -> Path:
     body = "".join(f"<property><name>{escape(k)}</name><value>{escape(v)}</value></property>" for k, v in props.items())
+    # Hive looks for hive-log4j2.properties on the classpath (its own default logs to /tmp/<user>/hive.log): the
+    # container's log gets the metastore's log instead
+    private_file(CONF_DIR / "hive-log4j2.properties", LOG4J2)
     return private_file(CONF_DIR / "hive-site.xml", f"<configuration>{body}</configuration>\n")
+
+
+LOG4J2 = """status = WARN
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n
+rootLogger.level = INFO
+rootLogger.appenderRef.console.ref = console
+logger.datanucleus.name = DataNucleus
+logger.datanucleus.level = WARN
+logger.bonecp.name = com.jolbox.bonecp
+logger.bonecp.level = WARN
+"""
 
 
 def classpath() -> str:
