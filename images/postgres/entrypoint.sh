@@ -43,18 +43,32 @@ init() {
   echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
 }
 
-databases() {
-  local name user
+# The account and the databases, over the local socket of a server that listens on no network yet (local
+# connections trusted for this step only, through a pg_hba file outside $PGDATA): the superuser's password is set
+# from the file on every start, so a rotated Secret (or a reinstall that generated a new one) takes effect.
+bootstrap() {
+  local name user hba=/tmp/mlrt-postgres-bootstrap-hba.conf
   user=$(superuser)
-  PGPASSWORD=$(tr -d '\r\n' <"$(password_file)") || die "cannot read the password file"
-  export PGPASSWORD
+  echo "local all all trust" >"$hba"
+  pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c hba_file=$hba" -w start >/dev/null
+  local sql=(psql -X -q -v ON_ERROR_STOP=1 -h /run/postgresql -U "$user" -d postgres)
+  if ! "${sql[@]}" -tAc "SELECT 1" >/dev/null 2>&1; then
+    pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+    die "the data in $PGDATA has no role '$user' (it was created with another superuser); use that name"
+  fi
+  # the password from the file through psql's own \set (never a command line or the environment)
+  "${sql[@]}" <<SQL
+\\set password \`tr -d '\\r\\n' < $(password_file)\`
+ALTER ROLE "$user" WITH PASSWORD :'password';
+SQL
   for name in ${MLRT_POSTGRES_DATABASES//,/ }; do
     [[ "$name" =~ ^[a-z_][a-z0-9_]{0,62}$ ]] || die "MLRT_POSTGRES_DATABASES: '$name' is not a database name (a-z 0-9 _)"
-    if [ -z "$(psql -h /run/postgresql -U "$user" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$name'")" ]; then
-      psql -h /run/postgresql -U "$user" -d postgres -qc "CREATE DATABASE $name" && echo "mlrt-postgres: created database $name" >&2
+    if [ -z "$("${sql[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = '$name'")" ]; then
+      "${sql[@]}" -c "CREATE DATABASE $name" && echo "mlrt-postgres: created database $name" >&2
     fi
   done
-  unset PGPASSWORD
+  pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+  rm -f "$hba"
 }
 
 serve() {
@@ -62,10 +76,7 @@ serve() {
   password_file >/dev/null
   superuser >/dev/null
   init
-  # Databases are created over the local socket only, before the server listens on the network.
-  pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
-  databases
-  pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+  bootstrap
   exec postgres -D "$PGDATA" -p "$MLRT_POSTGRES_PORT" "$@"
 }
 

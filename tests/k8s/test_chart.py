@@ -50,7 +50,7 @@ def test_generated_secrets_are_random_and_not_in_notes():
     secrets = [d for d in docs if d["kind"] == "Secret"]
     values = [v for s in secrets for k, v in s["data"].items() if k != "username"]
     # Jupyter token, Spark auth secret, the bundled object store's key pair, MLflow's admin password.
-    assert len(values) == 5 and all(len(v) >= 32 for v in values) and len(set(values)) == 5
+    assert len(values) == 6 and all(len(v) >= 32 for v in values) and len(set(values)) == 6
     notes = render_notes(["jupyter.token=" + "s" * 24])
     assert "s" * 24 not in notes and "port-forward" in notes and "jsonpath='{.data.token}'" in notes
 

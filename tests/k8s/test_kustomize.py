@@ -25,7 +25,7 @@ def test_kustomize_overlays_are_valid_and_secure(overlay):
     docs = k8s.documents(text)
     assert {d["metadata"]["namespace"] for d in docs} == {k8s.NAMESPACE}
     secrets = {d["metadata"]["name"] for d in docs if d["kind"] == "Secret"}
-    assert secrets == {"mlrt-jupyter", "mlrt-spark-auth", "mlrt-objectstore", "mlrt-mlflow-auth"}
+    assert secrets == {"mlrt-jupyter", "mlrt-spark-auth", "mlrt-objectstore", "mlrt-mlflow-auth", "mlrt-catalog-db"}
     check_pod_security_restricted(docs)
     check_rbac_namespaced_and_minimal(docs)
     check_network_policies_default_deny_and_allow_spark(docs)

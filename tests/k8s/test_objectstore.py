@@ -42,7 +42,7 @@ def test_bundled_store_is_the_default():
     assert env_of(mlflow)["MLFLOW_S3_ENDPOINT_URL"] == "http://mlrt-objectstore:8333"
 
 
-def test_only_drivers_executors_and_mlflow_reach_the_store():
+def test_only_drivers_executors_mlflow_and_the_metastore_reach_the_store():
     docs = render()
     policies = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "NetworkPolicy"}
     store = policies["mlrt-objectstore"]
@@ -52,9 +52,10 @@ def test_only_drivers_executors_and_mlflow_reach_the_store():
         "driver",
         "executor",
         "mlflow",
+        "metastore",
     ]
     assert store["ingress"][0]["ports"] == [{"port": 8333}] and len(store["ingress"]) == 1
-    for client in ("driver", "executor", "mlflow"):
+    for client in ("driver", "executor", "mlflow", "metastore"):
         egress = policies[f"mlrt-s3-client-{client}"]["egress"]
         assert egress[0]["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "objectstore"
 

@@ -172,3 +172,18 @@ the image's entrypoint turns into ~/.mlflow/credentials (never an environment va
       - {key: password, path: password}
 {{- end }}
 {{- end -}}
+
+{{/* The table catalog (values catalog): the metastore's URI, its database's JDBC URL and the Secret with the account. */}}
+{{- define "mlrt.metastoreUri" -}}{{ if .Values.catalog.enabled }}thrift://{{ include "mlrt.fullname" . }}-metastore:9083{{ end }}{{- end -}}
+{{- define "mlrt.catalogBundled" -}}{{ if and .Values.catalog.enabled (not .Values.catalog.database.url) }}true{{ end }}{{- end -}}
+{{- define "mlrt.catalogDbUrl" -}}
+{{- .Values.catalog.database.url | default (printf "jdbc:postgresql://%s-catalog-db:5432/metastore" (include "mlrt.fullname" .)) -}}
+{{- end -}}
+{{- define "mlrt.catalogSecret" -}}
+{{- .Values.catalog.database.existingSecret | default (printf "%s-catalog-db" (include "mlrt.fullname" .)) -}}
+{{- end -}}
+{{- define "mlrt.catalogCheck" -}}
+{{- if and .Values.catalog.enabled .Values.catalog.database.url (not .Values.catalog.database.existingSecret) -}}
+{{- fail "catalog.database.url names an external database: set catalog.database.existingSecret to a Secret with its account (keys username and password)" -}}
+{{- end -}}
+{{- end -}}
