@@ -144,11 +144,11 @@ test-cluster: venv browser ## host-side checks of the running cluster (ports, lo
 # shares, its time). Each stage's time is printed as it ends and again, all together, at the end (CI shows the end
 # of the output); a stage over its budget by more than half fails the run, naming it.
 # On compose every smoke test runs, those marked `example` included (each proves a notebook's library with
-# assertions, in a shared session: minutes faster than the notebooks' own kernels and sessions), and two example
-# notebooks run headless with their tasks checked on several executors: the tour and the barrier-mode launcher
-# that once put both ranks on one executor. `make smoke` alone runs every notebook; helm test runs the smoke
+# assertions, in a shared session: minutes faster than the notebooks' own kernels and sessions), and three example
+# notebooks run headless with their tasks checked on several executors: the tour, the barrier-mode launcher
+# that once put both ranks on one executor, and the shared table catalog's. `make smoke` alone runs every notebook; helm test runs the smoke
 # tests on Kubernetes.
-SMOKE_IN_TEST := -k "not test_example_notebook_runs or getting-started or tensorflow-mirrored-strategy"
+SMOKE_IN_TEST := -k "not test_example_notebook_runs or getting-started or tensorflow-mirrored-strategy or table-catalog"
 test: ## everything: static checks, unit tests, tools, build, image tests, compose and Kubernetes e2e (docs/testing.md)
 	@$(PYTHON) -m tests.stages --smoke-args '$(SMOKE_IN_TEST)'
 

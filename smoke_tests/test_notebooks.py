@@ -6,7 +6,7 @@ the progress display is on in every session a notebook starts.
 Every notebook must also have run on the cluster, not in the driver: once they have run, the history server must
 list each one's Spark application (by its appName, started after the notebook) with tasks on
 >= MLRT_SMOKE_MIN_EXECUTORS executor hosts. A smoke test marked `example` proves the same library as a notebook:
-`make test` runs them on compose with two of the notebooks (`make smoke` runs all), `helm test` on Kubernetes."""
+`make test` runs them on compose with three of the notebooks (`make smoke` runs all), `helm test` on Kubernetes."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(bool(NOT_HERE), reason=f"example notebooks not r
 
 
 def test_examples_are_shipped():
-    assert len(NOTEBOOKS) >= 18, f"example notebooks in {EXAMPLES}: {[p.name for p in NOTEBOOKS]}"
+    assert len(NOTEBOOKS) >= 19, f"example notebooks in {EXAMPLES}: {[p.name for p in NOTEBOOKS]}"
 
 
 def test_smoke_tests_marked_example_name_a_shipped_notebook():

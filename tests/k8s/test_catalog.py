@@ -25,7 +25,8 @@ def test_every_driver_shares_the_release_s_metastore_by_default():
     env = env_of(metastore)
     assert env["MLRT_METASTORE_DB_URL"] == "jdbc:postgresql://mlrt-catalog-db:5432/metastore"
     assert env["MLRT_WAREHOUSE_DIR"] == "s3a://lake/warehouse"
-    assert by(docs, "Service", "mlrt-metastore")["spec"]["ports"] == [{"name": "thrift", "port": 9083, "targetPort": "thrift"}]
+    ports = by(docs, "Service", "mlrt-metastore")["spec"]["ports"]
+    assert ports == [{"name": "thrift", "port": 9083, "targetPort": "thrift"}]
 
 
 def test_the_bundled_database_keeps_its_claim_and_takes_its_account_as_files():
@@ -81,8 +82,8 @@ def test_an_external_database_with_an_existing_secret():
     assert not [d for d in docs if d["metadata"]["name"] == "mlrt-catalog-db"]
     metastore = by(docs, "Deployment", "mlrt-metastore")["spec"]["template"]["spec"]
     assert env_of(metastore)["MLRT_METASTORE_DB_URL"] == "jdbc:postgresql://db.example.org:6543/hms?sslmode=require"
-    assert {"name": "account", "secret": {"secretName": "hms-account", "items": [
-        {"key": "username", "path": "username"}, {"key": "password", "path": "password"}]}} in metastore["volumes"]  # fmt: skip
+    items = [{"key": "username", "path": "username"}, {"key": "password", "path": "password"}]
+    assert {"name": "account", "secret": {"secretName": "hms-account", "items": items}} in metastore["volumes"]
     egress = by(docs, "NetworkPolicy", "mlrt-metastore")["spec"]["egress"]
     assert egress == [{"to": [{"ipBlock": {"cidr": "192.0.2.0/24"}}], "ports": [{"port": 6543}]}]
 

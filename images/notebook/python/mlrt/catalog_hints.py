@@ -1,0 +1,53 @@
+"""IPython kernel extension: when a cell fails because the table catalog cannot be reached, say which metastore
+and how to check it, under Spark's own error (which names a Hive client class, not the service).
+
+Spark raises the Hive client's error (`Unable to instantiate ...SessionHiveMetaStoreClient`, or the metastore's
+`MetaException` when its database is gone) wrapped in an AnalysisException; other errors are shown unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+# what Spark's Hive client and the metastore say when one of them (or the database behind it) is not there
+UNREACHABLE = re.compile(
+    r"SessionHiveMetaStoreClient|Could not connect to meta store|MetaException\(message:(The connection attempt failed"
+    r"|Connection to \S+ refused|Unable to open a test connection)"
+)
+
+
+def hint(message: str) -> str | None:
+    """The hint for an error message, or None when the error is not about reaching the catalog."""
+    if not UNREACHABLE.search(message):
+        return None
+    uri = os.environ.get("MLRT_METASTORE_URI") or _session_uri() or "the metastore"
+    return (
+        f"mlrt: the table catalog ({uri}) did not answer: the metastore or its database is down or unreachable. "
+        "Check it with `docker compose ps metastore postgres` and `docker compose logs metastore` (compose) or "
+        "`kubectl get pods -l app.kubernetes.io/component=metastore` and its logs (Kubernetes). Tables' data in the "
+        "warehouse is not touched; run the cell again once the metastore is back (docs/catalog.md)."
+    )
+
+
+def _session_uri() -> str | None:
+    try:
+        from pyspark.sql import SparkSession
+
+        session = SparkSession.getActiveSession()
+        return session.conf.get("spark.hadoop.hive.metastore.uris", None) if session else None
+    except Exception:  # no JVM, a stopped session: the hint still helps without the URI
+        return None
+
+
+def _show(shell, etype, value, tb, tb_offset=None):
+    shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+    if text := hint(str(value)):
+        print(text)
+
+
+def load_ipython_extension(ipython) -> None:
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    ipython.set_custom_exc((PySparkException, Py4JJavaError), _show)

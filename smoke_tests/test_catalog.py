@@ -1,0 +1,99 @@
+"""The deployment's shared table catalog (a Hive metastore over PostgreSQL) as a Databricks user meets it: a
+managed Delta table and a view created in one session, their data written by executors on several hosts, are
+seen by name from new sessions, which create tables of their own at the same time; DROP TABLE removes a managed
+table's files.
+
+The table and view are kept (overwritten on each run, as `saveAsTable(mode="overwrite")` does after a restart):
+later checks read them by name from `make submit`, Spark Connect, after the catalog restarts (compose) and after
+`helm upgrade` and a reinstall (Kubernetes). Without a shared catalog (the chart's catalog.enabled=false) these
+tests are skipped, saying so."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from conftest import ran_on_executors
+
+SCHEMA = "mlrt_smoke"
+TABLE = f"{SCHEMA}.catalog_events"
+VIEW = f"{SCHEMA}.catalog_events_even"
+ROWS = 1000
+
+pytestmark = pytest.mark.usefixtures("small_shuffles")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shared_catalog(spark):
+    if spark.conf.get("spark.sql.catalogImplementation", "in-memory") != "hive":
+        pytest.skip("this deployment has no shared catalog (each session has its own); enable the chart's catalog")
+
+
+def test_a_managed_delta_table_and_a_view_are_created_by_name_with_executors_writing(spark):
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA} COMMENT 'mlrt smoke tests'")
+    with ran_on_executors(spark, "a managed Delta table"):
+        spark.range(0, ROWS, 1, 8).selectExpr("id", "id % 7 AS bucket").write.format("delta").mode(
+            "overwrite"
+        ).saveAsTable(TABLE)
+    spark.sql(f"CREATE OR REPLACE VIEW {VIEW} AS SELECT id FROM {TABLE} WHERE id % 2 = 0")
+    detail = spark.sql(f"DESCRIBE DETAIL {TABLE}").first()
+    warehouse = spark.conf.get("spark.sql.warehouse.dir").rstrip("/")
+    assert detail["format"] == "delta" and detail["location"] == f"{warehouse}/{SCHEMA}.db/catalog_events", detail
+    assert spark.table(VIEW).count() == ROWS // 2
+    assert {t.name for t in spark.catalog.listTables(SCHEMA)} >= {"catalog_events", "catalog_events_even"}
+    assert spark.sql(f"DESCRIBE HISTORY {TABLE}").count() >= 1
+
+
+NEW_SESSION = """
+import json, sys
+from pyspark.sql import SparkSession
+table, view, mine = sys.argv[1:4]
+# A session of its own (another application, as a new notebook or job is), in local mode: what is tested is the
+# catalog it shares, not its executors.
+spark = (SparkSession.builder.master("local[1]").appName("mlrt-smoke-catalog-session")
+         .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+         .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2").getOrCreate())
+seen = {"table": spark.table(table).count(), "view": spark.table(view).count()}
+spark.range(10).write.format("delta").saveAsTable(mine)
+seen["mine"] = spark.table(mine).count()
+print("SEEN " + json.dumps(seen), flush=True)
+spark.stop()
+"""
+
+
+def test_new_sessions_see_them_by_name_and_create_tables_at_the_same_time(spark):
+    tag = uuid.uuid4().hex[:8]
+    mine = [f"{SCHEMA}.concurrent_{tag}_{i}" for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", NEW_SESSION, TABLE, VIEW, name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYSPARK_SUBMIT_ARGS": "pyspark-shell"},
+        )
+        for name in mine
+    ]
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    try:
+        for proc, (out, err) in zip(procs, outputs, strict=True):
+            seen = [json.loads(line[5:]) for line in out.splitlines() if line.startswith("SEEN ")]
+            assert proc.returncode == 0 and seen, f"a new session failed:\n{err[-3000:]}"
+            assert seen[0] == {"table": ROWS, "view": ROWS // 2, "mine": 10}, seen
+        assert {t.name for t in spark.catalog.listTables(SCHEMA)} >= {name.split(".")[1] for name in mine}
+    finally:
+        locations = []
+        for name in mine:
+            if spark.catalog.tableExists(name):
+                locations.append(spark.sql(f"DESCRIBE DETAIL {name}").first()["location"])
+                spark.sql(f"DROP TABLE {name}")
+    # a managed table's files go with it
+    jvm = spark._jvm
+    for location in locations:
+        path = jvm.org.apache.hadoop.fs.Path(location)
+        assert not path.getFileSystem(spark._jsc.hadoopConfiguration()).exists(path), f"{location} left behind"
