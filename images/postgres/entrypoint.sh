@@ -4,7 +4,7 @@
 #            password from MLRT_POSTGRES_PASSWORD_FILE,
 #            scram-sha-256 for every network client), create the databases in MLRT_POSTGRES_DATABASES that do
 #            not exist yet (comma-separated), then run the server in the foreground on MLRT_POSTGRES_PORT
-#   health   exit 0 when the server accepts connections
+#   health   exit 0 when the server accepts network connections
 #   anything else runs as given
 set -euo pipefail
 
@@ -82,6 +82,7 @@ serve() {
 
 case "${1:-serve}" in
   serve) shift || true; serve "$@" ;;
-  health) exec pg_isready -q -h /run/postgresql -p "${MLRT_POSTGRES_PORT:-5432}" ;;
+  # over TCP: the bootstrap step's server (socket only) is not the one clients reach
+  health) exec pg_isready -q -h 127.0.0.1 -p "${MLRT_POSTGRES_PORT:-5432}" ;;
   *) exec "$@" ;;
 esac
