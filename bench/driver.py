@@ -3,7 +3,7 @@
   python driver.py overhead [--repeats N] [--warmup N] [--only NAME ...]
   python driver.py calibrate [--steps N] [--repeats N]
   python driver.py scaling --steps N [--repeats N]
-  python driver.py session [--executors N]
+  python driver.py session [--executors N] [--conf key=value ...]
   python driver.py imports [--repeats N]
   python driver.py quick
 
@@ -11,7 +11,8 @@
 SparkSession already up (what a user iterating in a notebook feels), the two in turn A B A B after a warm-up of
 each. `calibrate`: pure-Python loop steps a second on one executor core. `scaling`: a CPU-bound job (16 tasks
 of N loop steps in all), timed on the executors this session has. `session`: a new driver's SparkSession until its
-executors are registered. `imports`: the runtime's cut to the launchers' start on executors, before and after
+executors are registered, then its first catalog call (`SHOW TABLES`: the shared catalog's client starts there).
+`imports`: the runtime's cut to the launchers' start on executors, before and after
 (Spark's Python archives without and with bytecode). `quick` (`make bench --quick`, what `make test` checks): a
 new session as `session` measures it, then in that one application one small run of `overhead`'s spark-job and
 joblibspark pairs, `imports`, `calibrate` and `scaling` (one Spark application instead of five; its figures mean
@@ -330,7 +331,7 @@ def imports(args: argparse.Namespace) -> dict:
 def session_start(args: argparse.Namespace) -> dict:
     """A fresh driver (this process) from SparkSession.builder.getOrCreate() until its executors are registered."""
     started = time.perf_counter()
-    spark = session()
+    spark = session(getattr(args, "conf", []))
     created = time.perf_counter() - started
     sc = spark.sparkContext
     while len(executors := executor_cores(sc)) < args.executors:
@@ -338,11 +339,21 @@ def session_start(args: argparse.Namespace) -> dict:
             raise SystemExit(f"{args.executors} executors were not registered after 300 s: {executors}")
         time.sleep(0.1)
     registered = time.perf_counter() - started
+    asked = time.perf_counter()
+    spark.sql("SHOW TABLES").collect()
+    catalog = time.perf_counter() - asked
+    implementation = spark.conf.get("spark.sql.catalogImplementation", "in-memory")
     if getattr(args, "keep", False):
         args.spark = spark
     else:
         spark.stop()
-    return {"getOrCreate": created, "executors": registered, "count": len(executors)}
+    return {
+        "getOrCreate": created,
+        "executors": registered,
+        "count": len(executors),
+        "catalog": catalog,
+        "implementation": implementation,
+    }
 
 
 QUICK_CORE_SECONDS = 4
@@ -383,6 +394,7 @@ def main() -> None:
     s.add_argument("--conf", **conf)
     e = sub.add_parser("session")
     e.add_argument("--executors", type=int, default=2)
+    e.add_argument("--conf", **conf)
     i = sub.add_parser("imports")
     i.add_argument("--repeats", type=int, default=3)
     q = sub.add_parser("quick")

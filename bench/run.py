@@ -160,12 +160,28 @@ def shares_quick_driver(quick: bool, driver: Callable[..., dict]) -> bool:
     return quick and driver is in_driver
 
 
+# The catalog comparison of `session`: the deployment's shared catalog (a Hive metastore) against Spark's
+# in-memory one per session, the two in turn.
+IN_MEMORY = ("--conf", "spark.sql.catalogImplementation=in-memory")
+SESSION_KEYS = ("getOrCreate", "executors", "catalog")
+
+
 def session(quick: bool, driver: Callable[..., dict] = in_driver) -> dict:
     if shares_quick_driver(quick, driver):
-        runs = [quick_driver()["session"]]
+        runs, local = [quick_driver()["session"]], []
     else:
-        runs = [driver("driver.py", "session") for _ in range(1 if quick else 5)]
-    return {key: [run[key] for run in runs] for key in ("getOrCreate", "executors")}
+        runs, local = [], []
+        for _ in range(1 if quick else 5):
+            runs.append(driver("driver.py", "session"))
+            local.append(driver("driver.py", "session", *IN_MEMORY))
+    result = {key: [run[key] for run in runs] for key in SESSION_KEYS}
+    result["implementation"] = runs[0]["implementation"]
+    if local:
+        result["in-memory"] = {key: [run[key] for run in local] for key in SESSION_KEYS}
+        result["extra"] = {
+            key: [a - b for a, b in zip(result[key], result["in-memory"][key], strict=True)] for key in SESSION_KEYS
+        }
+    return result
 
 
 def overhead(quick: bool, driver: Callable[..., dict] = in_driver) -> dict:
@@ -425,8 +441,28 @@ def report(results: dict, plots: list[str], plot_dir: str) -> str:
             "| | runs | seconds |\n|---|---|---|",
             f"| getOrCreate() returns | {len(r['getOrCreate'])} | {fmt(stats(r['getOrCreate']))} |",
             f"| both executors registered | {len(r['executors'])} | {fmt(stats(r['executors']))} |",
+            f"| then the first catalog call (`SHOW TABLES`) | {len(r['catalog'])} | {fmt(stats(r['catalog']))} |",
             "",
         ]
+        if "in-memory" in r:
+            m, extra = r["in-memory"], r["extra"]
+            lines += [
+                f"The shared catalog ({r['implementation']}: the deployment's Hive metastore) against Spark's",
+                "in-memory catalog per session (`spark.sql.catalogImplementation=in-memory`), the two in turn;",
+                "extra = shared minus in-memory, pair by pair. Spark starts the metastore client at the session's",
+                "first catalog call, not in `getOrCreate()`.",
+                "",
+                "| | shared catalog | in-memory | extra (min / median / max) |\n|---|---|---|---|",
+                *[
+                    f"| {label} | {fmt(stats(r[key]))} | {fmt(stats(m[key]))} | {fmt(stats(extra[key]))} |"
+                    for key, label in (
+                        ("getOrCreate", "getOrCreate() returns"),
+                        ("executors", "both executors registered"),
+                        ("catalog", "first catalog call"),
+                    )
+                ],
+                "",
+            ]
     if "overhead" in results:
         lines += [
             "## Launch overhead of the distributed APIs",

@@ -23,6 +23,7 @@ def test_bench_quick_runs_every_section_and_writes_the_report(tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
     results = json.loads((tmp_path / "benchmarks" / "results.json").read_text())
     assert results["session"]["executors"][0] >= results["session"]["getOrCreate"][0] > 0
+    assert results["session"]["catalog"][0] > 0 and results["session"]["implementation"] == "hive"
     for name, row in results["overhead"].items():
         assert not row.get("error"), f"{name}: {row['error']}"
         assert row["local"] and row["cluster"] and all(t > 0 for t in row["local"] + row["cluster"]), row

@@ -33,11 +33,29 @@ from tests.e2e.conftest import (
     probe_pods,
     reach_until,
     run,
+    run_in_notebook,
     secret_value,
 )
 
 RELEASE = "mlrt"
 FULLNAME = "mlrt"
+# The shared catalog's table and view that `helm test` (smoke_tests/test_catalog.py) creates and keeps: later
+# tests read them by name from Spark Connect, a cluster-mode driver, and after an upgrade and a reinstall.
+CATALOG_TABLE, CATALOG_VIEW, CATALOG_ROWS = "mlrt_smoke.catalog_events", "mlrt_smoke.catalog_events_even", (1000, 500)
+CATALOG_READ = f"""
+from pyspark.sql import SparkSession
+# a new session of its own (local: the catalog is what is read, not executors)
+spark = (SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false")
+         .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1").getOrCreate())
+print("CATALOG", spark.table("{CATALOG_TABLE}").count(), spark.table("{CATALOG_VIEW}").count())
+spark.stop()
+"""
+
+
+def catalog_rows(namespace: str) -> tuple[int, ...]:
+    """The shared catalog's table and view, read by name from a new session in the notebook pod."""
+    out = run_in_notebook(namespace, f"{FULLNAME}-jupyter-0", CATALOG_READ, timeout=300)
+    return tuple(int(n) for n in next(line for line in out.splitlines() if line.startswith("CATALOG ")).split()[1:])
 
 
 def install(namespace: str) -> None:
@@ -179,6 +197,8 @@ def test_spark_connect_client_through_port_forward(release):
             # A UDF belongs to the active session: define it while the authenticated one is active.
             where = F.udf(lambda _: __import__("socket").gethostname(), "string")
             rows = spark.range(0, 2000, numPartitions=8).select(F.col("id"), where("id").alias("host")).toPandas()
+            # the shared catalog: the table and view helm test's smoke suite created, by name
+            catalog = (spark.table(CATALOG_TABLE).count(), spark.table(CATALOG_VIEW).count())
         finally:
             spark.stop()
         refused = SparkSession.builder.remote(f"sc://localhost:{port}/;token=wrong-token-0123456789").create()
@@ -188,6 +208,7 @@ def test_spark_connect_client_through_port_forward(release):
         finally:
             refused.stop()
     assert rows["id"].sum() == sum(range(2000))
+    assert catalog == CATALOG_ROWS, f"{CATALOG_TABLE}, {CATALOG_VIEW} through Connect: {catalog}"
     hosts = set(rows["host"])
     assert hosts and all(h.startswith(f"{FULLNAME}-connect-exec-") for h in hosts), hosts
 
@@ -205,6 +226,7 @@ def test_spark_submit_cluster_mode(release, tmp_path):
         "table = f'{lake}/submitted/{spark.sparkContext.applicationId}'\n"
         "spark.range(500).write.format('delta').save(table)\n"
         "print('E2E-LAKE', lake, spark.read.format('delta').load(table).count())\n"
+        f"print('E2E-CATALOG', spark.table('{CATALOG_TABLE}').count(), spark.table('{CATALOG_VIEW}').count())\n"
         "spark.stop()\n"
     )
     before = {p["metadata"]["name"] for p in kjson("-n", release, "get", "pods")["items"]}
@@ -244,6 +266,7 @@ def test_spark_submit_cluster_mode(release, tmp_path):
         print(f"driver's first log line to 2 executors registered: {(at(registered[1]) - at(stamps[0])).seconds} s")
     assert "E2E-SUM 499500" in logs
     assert "E2E-LAKE s3a://lake 500" in logs, "a submitted job writes its Delta table to the object store"
+    assert "E2E-CATALOG {} {}".format(*CATALOG_ROWS) in logs, "a cluster-mode driver reads the shared catalog by name"
     hosts = next(line for line in logs.splitlines() if line.startswith("E2E-HOSTS")).split(" ", 1)[1].split(",")
     assert len(hosts) >= 2 and driver not in hosts, hosts
     kubectl("-n", release, "delete", "pod", driver)
@@ -457,6 +480,23 @@ def test_ingress_from_opens_the_uis_to_exactly_the_peers_it_names(release, enfor
         run(HELM, "rollback", RELEASE, "-n", release, "--wait", "--timeout", "5m", timeout=400)
 
 
+def test_the_catalog_keeps_its_tables_through_a_helm_upgrade_that_replaces_its_pods(release):
+    """`helm upgrade` with changed catalog values replaces the metastore and database pods (the claim stays):
+    a new session reads the table and the view by name."""
+
+    def pods() -> set[str]:
+        return {p["metadata"]["name"] for p in kjson("-n", release, "get", "pods")["items"]}
+
+    before = pods()
+    run(HELM, "upgrade", RELEASE, str(CHART), "-n", release, "--reuse-values",
+        "--set", "catalog.metastore.resources.requests.cpu=60m",
+        "--set", "catalog.database.bundled.resources.requests.cpu=60m",
+        "--wait", "--timeout", "5m", timeout=400)  # fmt: skip
+    replaced = {p for p in before - pods() if "-metastore-" in p or "-catalog-db-" in p}
+    assert len(replaced) == 2, f"the upgrade replaced {sorted(replaced)}"
+    assert catalog_rows(release) == CATALOG_ROWS
+
+
 def test_the_jupyterlab_pod_comes_back_with_its_workspace(release):
     notebook = f"kept-{uuid.uuid4().hex[:8]}.ipynb"
     kubectl("-n", release, "exec", NOTEBOOK, "--", "bash", "-c",
@@ -477,12 +517,18 @@ def test_the_jupyterlab_pod_comes_back_with_its_workspace(release):
     assert notebook in kept.stdout.split(), kept.stdout
 
 
-KEPT_CLAIMS = [f"workspace-{FULLNAME}-jupyter-0", f"{FULLNAME}-lake", f"{FULLNAME}-objectstore"]
+KEPT_CLAIMS = [
+    f"workspace-{FULLNAME}-jupyter-0",
+    f"{FULLNAME}-lake",
+    f"{FULLNAME}-objectstore",
+    f"{FULLNAME}-catalog-db",
+]
 
 
 def test_uninstall_keeps_the_workspace_and_a_reinstall_reattaches_it(release):
-    """`helm uninstall` leaves nothing but the kept claims (notebooks, tables); the same release name installed
-    again finds its notebooks in JupyterLab (NOTES say so; jupyter.workspace.deleteWithRelease opts out)."""
+    """`helm uninstall` leaves nothing but the kept claims (notebooks, tables, the catalog); the same release name
+    installed again finds its notebooks in JupyterLab (NOTES say so; jupyter.workspace.deleteWithRelease opts out)
+    and its tables by name."""
     notebook = f"kept-{uuid.uuid4().hex[:8]}.ipynb"
     kubectl("-n", release, "exec", f"{FULLNAME}-jupyter-0", "--", "bash", "-c",
             f"cp /opt/mlrt/examples/00-getting-started.ipynb /home/mlrt/work/{notebook}")  # fmt: skip
@@ -493,6 +539,8 @@ def test_uninstall_keeps_the_workspace_and_a_reinstall_reattaches_it(release):
     with port_forward(release, f"svc/{FULLNAME}-jupyter", 8888) as url:
         got = requests.get(f"{url}/api/contents/{notebook}", params={"token": token}, timeout=60)
     assert got.status_code == 200 and got.json()["type"] == "notebook", got.text[:500]
+    # the catalog on its kept claim, with the database account the new release generated
+    assert catalog_rows(release) == CATALOG_ROWS
 
 
 def test_uninstall_leaves_nothing_behind(release):

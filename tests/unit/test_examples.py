@@ -14,7 +14,8 @@ NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
 # What the examples must cover: a word each notebook's file name carries.
 TOPICS = ["getting-started", "pyspark-ml", "pandas-on-spark", "joblibspark", "hyperopt", "xgboost", "torch-distributor",
           "mirrored-strategy", "horovod", "mlflow-spark-udf", "delta", "graphframes", "mleap",
-          "ray-on-spark", "optuna-mlflow-spark-study", "lightgbm", "deepspeed", "transformers", "table-catalog"]  # fmt: skip
+          "ray-on-spark", "optuna-mlflow-spark-study", "lightgbm", "deepspeed", "transformers",
+          "table-catalog"]  # fmt: skip
 
 
 def test_every_topic_has_a_notebook():
