@@ -14,6 +14,9 @@
 #   MLRT_S3_ENDPOINT        an S3-compatible endpoint (http[s]://host:port) for s3a:// paths: path-style access,
 #                           region MLRT_S3_REGION (default us-east-1); unset: AWS S3 in MLRT_S3_REGION
 #   MLRT_WAREHOUSE_DIR      spark.sql.warehouse.dir (managed tables), e.g. s3a://lake/warehouse
+#   MLRT_METASTORE_URI      the deployment's shared catalog, thrift://host:port (a Hive metastore): sessions use
+#                           spark.sql.catalogImplementation=hive with it; unset: Spark's in-memory catalog
+# and Spark's logging configuration, /opt/mlrt/conf/log4j2.properties.
 # Every role (executors too): MLRT_S3_CREDENTIALS_DIR, a directory holding access_key_id and secret_access_key,
 # becomes the default profile of ~/.aws/credentials (mode 600; region in ~/.aws/config), which the AWS SDKs'
 # default chains read: Spark's S3A, boto3, MLflow, and any later `docker exec` session alike. Never a Spark
@@ -87,6 +90,7 @@ assemble_conf() {
   mkdir -p "$SPARK_CONF_DIR"
   local conf="$SPARK_CONF_DIR/spark-defaults.conf"
   (umask 077; : >"$conf")
+  cp /opt/mlrt/conf/log4j2.properties "$SPARK_CONF_DIR/log4j2.properties"
   if [ -n "${SPARK_DEFAULTS_FILE:-}" ]; then
     [ -r "$SPARK_DEFAULTS_FILE" ] || die "SPARK_DEFAULTS_FILE=$SPARK_DEFAULTS_FILE is not readable; mount the Spark defaults there or unset it"
     cat "$SPARK_DEFAULTS_FILE" >>"$conf"
