@@ -1,7 +1,7 @@
 """The deployment's shared table catalog (a Hive metastore over PostgreSQL) as a Databricks user meets it: a
 managed Delta table and a view created in one session, their data written by executors on several hosts, are
-seen by name from new sessions, which create tables of their own at the same time; DROP TABLE removes a managed
-table's files.
+seen by name from a new session, which creates a table at the same time as the first one does; DROP TABLE removes
+a managed table's files.
 
 The table and view are kept (overwritten on each run, as `saveAsTable(mode="overwrite")` does after a restart):
 later checks read them by name from `make submit`, Spark Connect, after the catalog restarts (compose) and after
@@ -59,6 +59,9 @@ spark = (SparkSession.builder.master("local[1]").appName("mlrt-smoke-catalog-ses
          .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
          .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2").getOrCreate())
 seen = {"table": spark.table(table).count(), "view": spark.table(view).count()}
+spark.range(3).write.format("delta").saveAsTable(mine + "_warm")  # Delta's first write in this JVM, out of the race
+print("READY", flush=True)
+sys.stdin.readline()  # both sessions create their tables at the same time
 spark.range(10).write.format("delta").saveAsTable(mine)
 seen["mine"] = spark.table(mine).count()
 print("SEEN " + json.dumps(seen), flush=True)
@@ -66,29 +69,34 @@ spark.stop()
 """
 
 
-def test_new_sessions_see_them_by_name_and_create_tables_at_the_same_time(spark):
+def test_a_new_session_sees_them_by_name_and_both_create_tables_at_the_same_time(spark):
     tag = uuid.uuid4().hex[:8]
-    mine = [f"{SCHEMA}.concurrent_{tag}_{i}" for i in range(2)]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", NEW_SESSION, TABLE, VIEW, name],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYSPARK_SUBMIT_ARGS": "pyspark-shell"},
-        )
-        for name in mine
-    ]
-    outputs = [proc.communicate(timeout=300) for proc in procs]
+    theirs, ours = f"{SCHEMA}.concurrent_{tag}_new", f"{SCHEMA}.concurrent_{tag}_shared"
+    made = [theirs + "_warm", theirs, ours]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", NEW_SESSION, TABLE, VIEW, theirs],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYSPARK_SUBMIT_ARGS": "pyspark-shell"},
+    )
     try:
-        for proc, (out, err) in zip(procs, outputs, strict=True):
-            seen = [json.loads(line[5:]) for line in out.splitlines() if line.startswith("SEEN ")]
-            assert proc.returncode == 0 and seen, f"a new session failed:\n{err[-3000:]}"
-            assert seen[0] == {"table": ROWS, "view": ROWS // 2, "mine": 10}, seen
-        assert {t.name for t in spark.catalog.listTables(SCHEMA)} >= {name.split(".")[1] for name in mine}
+        ready = proc.stdout.readline()
+        assert ready.strip() == "READY", f"the new session failed:\n{ready}{proc.stderr.read()[-3000:]}"
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        spark.range(20).write.format("delta").saveAsTable(ours)  # meanwhile, in the shared session
+        out, err = proc.communicate(timeout=300)
+        seen = [json.loads(line[5:]) for line in out.splitlines() if line.startswith("SEEN ")]
+        assert proc.returncode == 0 and seen, f"the new session failed:\n{err[-3000:]}"
+        assert seen[0] == {"table": ROWS, "view": ROWS // 2, "mine": 10}, seen
+        assert spark.table(ours).count() == 20
+        assert {t.name for t in spark.catalog.listTables(SCHEMA)} >= {name.split(".")[1] for name in made}
     finally:
+        proc.kill()
         locations = []
-        for name in mine:
+        for name in made:
             if spark.catalog.tableExists(name):
                 locations.append(spark.sql(f"DESCRIBE DETAIL {name}").first()["location"])
                 spark.sql(f"DROP TABLE {name}")

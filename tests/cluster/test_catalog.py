@@ -1,5 +1,6 @@
 """The shared table catalog on the compose cluster, beyond the notebook (smoke_tests/test_catalog.py covers that):
-a `make submit` job creates a managed table and a view that a Spark Connect client reads by name; the metastore
+a `make submit` job (the wrapper's own test too) creates a managed table and a view that a Spark Connect client
+reads by name; the metastore
 or its database down fails a session's catalog call within seconds, naming the metastore (in a notebook kernel,
 with how to check it); recreated (what `make down && make up` does to their containers, volumes kept), the
 catalog has everything, and the long-running Connect server works again. Wrong database credentials and a
@@ -25,8 +26,11 @@ ROWS = 5000
 FAST_S = 30  # a catalog call with the metastore or its database down fails within this (measured 8-9 s)
 
 SUBMITTED = f"""
+import sys
 from pyspark.sql import SparkSession
 spark = SparkSession.builder.getOrCreate()
+print("COUNT=%d" % spark.sparkContext.parallelize(range(int(sys.argv[1])), 4).count())
+print("MASTER=" + spark.sparkContext.master)
 spark.conf.set("spark.databricks.delta.snapshotPartitions", "4")
 spark.sql("CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
 spark.range(0, {ROWS}, 1, 4).selectExpr("id", "id * 2 AS twice").write.format("delta").mode("overwrite").saveAsTable(
@@ -48,12 +52,16 @@ def remote():
     session.stop()
 
 
-def test_a_submitted_job_s_table_and_view_are_read_by_name_through_connect(tmp_path, remote):
+def test_make_submit_runs_a_job_whose_table_and_view_a_connect_client_reads_by_name(tmp_path, remote):
+    """`make submit` (cli.submit compose): the application with its arguments on the compose cluster; the managed
+    table and view it creates are read by name from a Spark Connect client."""
     app = tmp_path / "catalog_app.py"
     app.write_text(SUBMITTED)
-    submit = [sys.executable, "-m", "cli.submit", "compose", str(app), "--conf", "spark.app.name=mlrt-catalog-submit"]
-    result = subprocess.run(submit, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0 and "CATALOG=hive" in result.stdout, result.stderr[-3000:]
+    submit = [sys.executable, "-m", "cli.submit", "compose", str(app), "--conf", "spark.app.name=mlrt-submit"]
+    result = subprocess.run([*submit, "--", "1234"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "COUNT=1234" in result.stdout and "MASTER=spark://spark-master:7077" in result.stdout
+    assert "CATALOG=hive" in result.stdout
     assert remote.table(TABLE).count() == ROWS
     assert remote.table(VIEW).count() == 100
     assert {t.name for t in remote.catalog.listTables(SCHEMA)} >= {"submitted", "submitted_small"}

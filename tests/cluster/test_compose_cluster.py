@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 import uuid
 
@@ -12,7 +11,6 @@ import pytest
 import requests
 
 from tests.cluster.conftest import MLFLOW, alive_workers, compose, mlflow_account, refused_driver
-from tests.conftest import ROOT
 
 JUPYTER = "http://127.0.0.1:8888"
 
@@ -167,30 +165,5 @@ def test_driver_with_a_wrong_secret_is_refused():
     assert "Authentication failed" in err, f"no authentication failure seen:\n{err[-2000:]}"
 
 
-def test_submit_wrapper_runs_a_job_on_the_compose_cluster(tmp_path):
-    app = tmp_path / "count.py"
-    app.write_text(
-        "import sys\nfrom pyspark.sql import SparkSession\n"
-        "spark = SparkSession.builder.getOrCreate()\n"
-        "print('COUNT=%d' % spark.sparkContext.parallelize(range(int(sys.argv[1])), 4).count())\n"
-        "print('MASTER=' + spark.sparkContext.master)\nspark.stop()\n"
-    )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cli.submit",
-            "compose",
-            str(app),
-            "--conf",
-            "spark.app.name=mlrt-submit",
-            "--",
-            "1234",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "COUNT=1234" in result.stdout and "MASTER=spark://spark-master:7077" in result.stdout
+# `make submit` to this cluster (cli.submit compose, with application arguments): tests/cluster/test_catalog.py, whose
+# submitted job also creates the tables a Spark Connect client then reads by name.

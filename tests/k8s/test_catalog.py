@@ -7,7 +7,7 @@ import pytest
 
 from tooling import k8s
 
-from .chart import by, conf, env_of, pod_specs, render
+from .chart import by, conf, env_of, pod_specs, render, render_notes
 
 
 def test_every_driver_shares_the_release_s_metastore_by_default():
@@ -106,3 +106,9 @@ def test_bad_catalog_values_fail_naming_the_fix(sets, message):
     with pytest.raises(RuntimeError) as err:
         k8s.render(sets=sets)
     assert message in str(err.value), str(err.value)
+
+
+def test_notes_name_the_catalog_and_its_kept_claim():
+    notes = render_notes([])
+    assert "thrift://x-mlrt-metastore:9083" in notes and "x-mlrt-catalog-db is kept by `helm uninstall`" in notes
+    assert "Table catalog" not in render_notes(["catalog.enabled=false"])
