@@ -105,3 +105,19 @@ def test_a_new_session_sees_them_by_name_and_both_create_tables_at_the_same_time
     for location in locations:
         path = jvm.org.apache.hadoop.fs.Path(location)
         assert not path.getFileSystem(spark._jsc.hadoopConfiguration()).exists(path), f"{location} left behind"
+
+
+def test_a_table_whose_files_are_gone_fails_naming_its_location_and_can_be_dropped(spark):
+    name = f"{SCHEMA}.gone_{uuid.uuid4().hex[:8]}"
+    spark.range(5).write.format("delta").saveAsTable(name)
+    location = spark.sql(f"DESCRIBE DETAIL {name}").first()["location"]
+    path = spark._jvm.org.apache.hadoop.fs.Path(location)
+    path.getFileSystem(spark._jsc.hadoopConfiguration()).delete(path, True)
+    try:
+        with pytest.raises(Exception) as err:
+            spark.table(name).count()
+        message = str(err.value)
+        assert location.split("://", 1)[1] in message, message[:2000]
+    finally:
+        spark.sql(f"DROP TABLE IF EXISTS {name}")
+    assert not spark.catalog.tableExists(name)
