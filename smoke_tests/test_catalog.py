@@ -1,22 +1,16 @@
 """The deployment's shared table catalog (a Hive metastore over PostgreSQL) as a Databricks user meets it: a
-managed Delta table and a view created in one session, their data written by executors on several hosts, are
-seen by name from a new session, which creates a table at the same time as the first one does; DROP TABLE removes
-a managed table's files.
+managed Delta table and a view created by name, their data written by executors on several hosts; DROP TABLE
+removes a managed table's files; a table whose files were deleted outside Spark fails, and the notebook kernel
+says where the catalog has it.
 
 The table and view are kept (overwritten on each run, as `saveAsTable(mode="overwrite")` does after a restart):
-later checks read them by name from `make submit`, Spark Connect, after the catalog restarts (compose) and after
-`helm upgrade` and a reinstall (Kubernetes). Without a shared catalog (the chart's catalog.enabled=false) these
+on Kubernetes later checks read them by name from Spark Connect, a cluster-mode driver, after `helm upgrade` and
+after a reinstall (tests/e2e/test_helm.py). Other sessions, concurrent creates and the catalog's faults on compose:
+tests/cluster/test_catalog.py. Without a shared catalog (the chart's catalog.enabled=false) these
 tests are skipped, saying so."""
 
 from __future__ import annotations
 
-import json
-import os
-import select
-import subprocess
-import sys
-import tempfile
-import time
 import uuid
 
 import pytest
@@ -50,75 +44,12 @@ def test_a_managed_delta_table_and_a_view_are_created_by_name_with_executors_wri
     assert spark.table(VIEW).count() == ROWS // 2
     assert {t.name for t in spark.catalog.listTables(SCHEMA)} >= {"catalog_events", "catalog_events_even"}
     assert spark.sql(f"DESCRIBE HISTORY {TABLE}").count() >= 1
-
-
-NEW_SESSION = """
-import json, sys
-from pyspark.sql import SparkSession
-table, view, mine = sys.argv[1:4]
-# A session of its own (another application, as a new notebook or job is), in local mode: what is tested is the
-# catalog it shares, not its executors.
-spark = (SparkSession.builder.master("local[1]").appName("mlrt-smoke-catalog-session")
-         .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
-         .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2").getOrCreate())
-seen = {"table": spark.table(table).count(), "view": spark.table(view).count()}
-spark.range(3).write.format("delta").saveAsTable(mine + "_warm")  # Delta's first write in this JVM, out of the race
-print("READY", flush=True)
-sys.stdin.readline()  # both sessions create their tables at the same time
-spark.range(10).write.format("delta").saveAsTable(mine)
-seen["mine"] = spark.table(mine).count()
-print("SEEN " + json.dumps(seen), flush=True)
-spark.stop()
-"""
-
-
-def test_a_new_session_sees_them_by_name_and_both_create_tables_at_the_same_time(spark):
-    tag = uuid.uuid4().hex[:8]
-    theirs, ours = f"{SCHEMA}.concurrent_{tag}_new", f"{SCHEMA}.concurrent_{tag}_shared"
-    made = [theirs + "_warm", theirs, ours]
-    log = tempfile.TemporaryFile(mode="w+")  # Spark's log: a pipe nobody reads would fill and stop the session
-    proc = subprocess.Popen(
-        [sys.executable, "-c", NEW_SESSION, TABLE, VIEW, theirs],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        env={**os.environ, "PYSPARK_SUBMIT_ARGS": "pyspark-shell"},
-    )
-
-    def failed() -> str:
-        log.seek(0)
-        return f"the new session failed:\n{log.read()[-3000:]}"
-
-    try:
-        deadline = time.monotonic() + 300
-        while True:  # lines before READY (Ivy's notice) are skipped
-            assert select.select([proc.stdout], [], [], max(0, deadline - time.monotonic()))[0], failed()
-            line = proc.stdout.readline()
-            assert line, failed()
-            if line.strip() == "READY":
-                break
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-        spark.range(20).write.format("delta").saveAsTable(ours)  # meanwhile, in the shared session
-        out, _ = proc.communicate(timeout=300)
-        seen = [json.loads(line[5:]) for line in out.splitlines() if line.startswith("SEEN ")]
-        assert proc.returncode == 0 and seen, failed()
-        assert seen[0] == {"table": ROWS, "view": ROWS // 2, "mine": 10}, seen
-        assert spark.table(ours).count() == 20
-        assert {t.name for t in spark.catalog.listTables(SCHEMA)} >= {name.split(".")[1] for name in made}
-    finally:
-        proc.kill()
-        locations = []
-        for name in made:
-            if spark.catalog.tableExists(name):
-                locations.append(spark.sql(f"DESCRIBE DETAIL {name}").first()["location"])
-                spark.sql(f"DROP TABLE {name}")
     # a managed table's files go with it
-    jvm = spark._jvm
-    for location in locations:
-        path = jvm.org.apache.hadoop.fs.Path(location)
-        assert not path.getFileSystem(spark._jsc.hadoopConfiguration()).exists(path), f"{location} left behind"
+    dropped = f"{SCHEMA}.dropped_{uuid.uuid4().hex[:8]}"
+    spark.range(3).write.format("delta").saveAsTable(dropped)
+    path = spark._jvm.org.apache.hadoop.fs.Path(spark.sql(f"DESCRIBE DETAIL {dropped}").first()["location"])
+    spark.sql(f"DROP TABLE {dropped}")
+    assert not path.getFileSystem(spark._jsc.hadoopConfiguration()).exists(path), f"{path} left behind"
 
 
 def test_a_table_whose_files_are_gone_fails_and_the_notebook_names_its_location_and_can_be_dropped(spark):

@@ -1,10 +1,10 @@
 """The shared table catalog on the compose cluster, beyond the notebook (smoke_tests/test_catalog.py covers that):
-a `make submit` job (the wrapper's own test too) creates a managed table and a view that a Spark Connect client
-reads by name; the metastore
-or its database down fails a session's catalog call within seconds, naming the metastore (in a notebook kernel,
-with how to check it); recreated (what `make down && make up` does to their containers, volumes kept), the
-catalog has everything, and the long-running Connect server works again. Wrong database credentials and a
-schema of another version are refused by the metastore with one clear line each."""
+a `make submit` job (the wrapper's own test too) and a Spark Connect client create tables at the same moment and
+read each other's by name; the metastore or its database down fails a session's catalog call within seconds
+(a notebook kernel adds which metastore and how to check it); recreated (what `make down && make up` does to
+their containers, volumes kept), the catalog has everything and the long-running Connect server works again.
+Wrong database credentials and a schema of another version are refused by the metastore with one clear line
+each."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from cli import dotenv
-from tests.cluster.conftest import compose
+from tests.cluster.conftest import compose, master_state
 from tests.conftest import ROOT
 
 SCHEMA = "mlrt_cluster"
@@ -25,14 +25,19 @@ VIEW = f"{SCHEMA}.submitted_small"
 ROWS = 5000
 FAST_S = 30  # a catalog call with the metastore or its database down fails within this (measured 8-9 s)
 
+GO = f"{SCHEMA}.go"  # the Connect client's signal: both sessions create their tables now
+
 SUBMITTED = f"""
-import sys
+import sys, time
 from pyspark.sql import SparkSession
 spark = SparkSession.builder.getOrCreate()
 print("COUNT=%d" % spark.sparkContext.parallelize(range(int(sys.argv[1])), 4).count())
 print("MASTER=" + spark.sparkContext.master)
 spark.conf.set("spark.databricks.delta.snapshotPartitions", "4")
-spark.sql("CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+spark.range(3).write.format("delta").mode("overwrite").save("s3a://lake/tmp/submit-warm")  # Delta's first write
+deadline = time.monotonic() + 300
+while not spark.catalog.tableExists("{GO}") and time.monotonic() < deadline:
+    time.sleep(0.2)
 spark.range(0, {ROWS}, 1, 4).selectExpr("id", "id * 2 AS twice").write.format("delta").mode("overwrite").saveAsTable(
     "{TABLE}")
 spark.sql("CREATE OR REPLACE VIEW {VIEW} AS SELECT * FROM {TABLE} WHERE id < 100")
@@ -52,32 +57,43 @@ def remote():
     session.stop()
 
 
-def test_make_submit_runs_a_job_whose_table_and_view_a_connect_client_reads_by_name(tmp_path, remote):
-    """`make submit` (cli.submit compose): the application with its arguments on the compose cluster; the managed
-    table and view it creates are read by name from a Spark Connect client."""
+def test_make_submit_and_a_connect_client_create_tables_at_the_same_time_and_read_each_other_s_by_name(
+    tmp_path, remote
+):
+    """`make submit` (cli.submit compose): the application with its arguments on the compose cluster. It and a
+    Spark Connect client (two sessions, two applications) create tables at the same moment (the client's signal
+    table starts both), then each reads the other's table and view by name."""
     app = tmp_path / "catalog_app.py"
     app.write_text(SUBMITTED)
+    remote.sql(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    remote.sql(f"DROP TABLE IF EXISTS {GO}")
+    ours = f"{SCHEMA}.connect_{uuid.uuid4().hex[:8]}"
     submit = [sys.executable, "-m", "cli.submit", "compose", str(app), "--conf", "spark.app.name=mlrt-submit"]
-    result = subprocess.run([*submit, "--", "1234"], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "COUNT=1234" in result.stdout and "MASTER=spark://spark-master:7077" in result.stdout
-    assert "CATALOG=hive" in result.stdout
-    assert remote.table(TABLE).count() == ROWS
-    assert remote.table(VIEW).count() == 100
-    assert {t.name for t in remote.catalog.listTables(SCHEMA)} >= {"submitted", "submitted_small"}
-
-
-KERNEL_CELL = f"""
-import time
-from pyspark.sql import SparkSession
-spark = (SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false")
-         .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1").getOrCreate())
-started = time.monotonic()
-try:
-    spark.sql("SHOW TABLES IN {SCHEMA}").collect()
-finally:
-    print(f"FAILED-AFTER={{time.monotonic() - started:.1f}}")
-"""
+    job = subprocess.Popen([*submit, "--", "1234"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not any(a["name"] == "mlrt-submit" for a in master_state()["activeapps"]):
+            assert time.monotonic() < deadline and job.poll() is None, "the submitted job did not start"
+            time.sleep(1)
+        remote.sql(f"CREATE TABLE {GO} (n INT) USING delta")
+        remote.range(0, 300, numPartitions=2).write.format("delta").saveAsTable(ours)
+        out, err = job.communicate(timeout=600)
+    finally:
+        job.kill()
+    try:
+        assert job.returncode == 0, err[-3000:]
+        assert "COUNT=1234" in out and "MASTER=spark://spark-master:7077" in out and "CATALOG=hive" in out, out
+        assert remote.table(TABLE).count() == ROWS
+        assert remote.table(VIEW).count() == 100
+        assert {t.name for t in remote.catalog.listTables(SCHEMA)} >= {
+            "submitted",
+            "submitted_small",
+            ours.split(".")[1],
+        }
+        assert remote.table(ours).count() == 300
+    finally:
+        remote.sql(f"DROP TABLE IF EXISTS {ours}")
+        remote.sql(f"DROP TABLE IF EXISTS {GO}")
 
 
 def failing_call(remote, statement: str) -> tuple[float, str]:
@@ -87,24 +103,31 @@ def failing_call(remote, statement: str) -> tuple[float, str]:
     return time.monotonic() - started, str(err.value)
 
 
+def kernel_hint(message: str) -> str:
+    """What the notebook kernels' extension (mlrt.catalog_hints, in the notebook image) adds under this error."""
+    code = "import sys\nfrom mlrt.catalog_hints import hint\nprint(hint(sys.stdin.read()))"
+    command = ["docker", "compose", "exec", "-T", "jupyter", "python", "-c", code]
+    return subprocess.run(command, cwd=ROOT, input=message, capture_output=True, text=True, check=True).stdout
+
+
 def test_the_catalog_down_fails_in_seconds_naming_it_and_recreated_it_has_everything(remote):
+    """The metastore down, then its database down under a running metastore: the long-running Connect server's
+    catalog call fails within seconds each time, and a notebook kernel would add which metastore and how to check
+    it. Then both containers are recreated (as `make down && make up` does, volumes kept): the same session finds
+    the tables again."""
     assert remote.table(TABLE).count() == ROWS  # the Connect server's session knows the catalog before
     try:
         compose("stop", "metastore", timeout=120)
-        # a notebook kernel (the image's IPython extensions) with the metastore gone
-        cell = compose("exec", "-T", "jupyter", "ipython", "--ext", "mlrt.catalog_hints", "-c", KERNEL_CELL,
-                       check=False, timeout=300)  # fmt: skip
-        out = cell.stdout + cell.stderr
-        took = float(out.split("FAILED-AFTER=")[1].split()[0])
-        assert took < FAST_S, f"the catalog call took {took} s to fail with the metastore down"
-        assert "mlrt: the table catalog (thrift://metastore:9083) did not answer" in out, out[-3000:]
-        assert "docker compose logs metastore" in out
-        compose("start", "metastore", timeout=120)
+        took, message = failing_call(remote, f"SHOW TABLES IN {SCHEMA}")
+        assert took < FAST_S, f"the catalog call took {took:.0f} s to fail with the metastore down"
+        told = kernel_hint(message)
+        assert "mlrt: the table catalog (thrift://metastore:9083) did not answer" in told, (message[:2000], told)
+        assert "docker compose logs metastore" in told
         compose("up", "-d", "--wait", "metastore", timeout=300)
-        # the database gone under a running metastore: the metastore's error reaches the client in seconds
         compose("stop", "postgres", timeout=120)
         took, message = failing_call(remote, f"SHOW TABLES IN {SCHEMA}")
         assert took < FAST_S and "MetaException" in message, (took, message[:2000])
+        assert "mlrt: the table catalog (thrift://metastore:9083) did not answer" in kernel_hint(message)
     finally:
         # what `make down && make up` does to the catalog's containers: new ones, the volume kept
         compose("up", "-d", "--wait", "--force-recreate", "postgres", "metastore", timeout=300)

@@ -33,7 +33,6 @@ from tests.e2e.conftest import (
     probe_pods,
     reach_until,
     run,
-    run_in_notebook,
     secret_value,
 )
 
@@ -42,20 +41,28 @@ FULLNAME = "mlrt"
 # The shared catalog's table and view that `helm test` (smoke_tests/test_catalog.py) creates and keeps: later
 # tests read them by name from Spark Connect, a cluster-mode driver, and after an upgrade and a reinstall.
 CATALOG_TABLE, CATALOG_VIEW, CATALOG_ROWS = "mlrt_smoke.catalog_events", "mlrt_smoke.catalog_events_even", (1000, 500)
-CATALOG_READ = f"""
-from pyspark.sql import SparkSession
-# a new session of its own (local: the catalog is what is read, not executors)
-spark = (SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false")
-         .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1").getOrCreate())
-print("CATALOG", spark.table("{CATALOG_TABLE}").count(), spark.table("{CATALOG_VIEW}").count())
-spark.stop()
-"""
 
 
-def catalog_rows(namespace: str) -> tuple[int, ...]:
-    """The shared catalog's table and view, read by name from a new session in the notebook pod."""
-    out = run_in_notebook(namespace, f"{FULLNAME}-jupyter-0", CATALOG_READ, timeout=300)
-    return tuple(int(n) for n in next(line for line in out.splitlines() if line.startswith("CATALOG ")).split()[1:])
+def catalog_rows(namespace: str) -> tuple[int, int]:
+    """The shared catalog's table and view, read by name through the release's Spark Connect server (from the
+    host, through a port-forward: a long-running session, which finds the catalog after its pods were replaced)."""
+    from pyspark.sql import SparkSession
+
+    token = secret_value(namespace, f"{FULLNAME}-connect", "token")
+    with port_forward(namespace, f"svc/{FULLNAME}-connect", 15002) as url:
+        port = url.rsplit(":", 1)[1]
+        spark = SparkSession.builder.remote(f"sc://localhost:{port}/;token={token}").create()
+        try:
+            deadline = time.monotonic() + 120
+            while True:  # its Hive client reconnects to a replaced metastore on the next call
+                try:
+                    return spark.table(CATALOG_TABLE).count(), spark.table(CATALOG_VIEW).count()
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(3)
+        finally:
+            spark.stop()
 
 
 def install(namespace: str) -> None:

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from .conftest import PINS, run
+from .conftest import PINS, inspect, run
 
 IMAGE = "postgres"
 
@@ -93,3 +93,8 @@ def test_serves_the_account_from_files_keeps_its_data_and_takes_a_new_password_o
         assert sql(name, "catalog_admin", first, "metastore", "SELECT 1").returncode != 0
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+
+
+def test_stops_with_postgres_fast_shutdown(image):
+    # SIGTERM is PostgreSQL's "smart" shutdown, which waits for every client (the metastore's pool) until killed
+    assert inspect(image, ".Config.StopSignal") == "SIGINT"
