@@ -42,7 +42,7 @@ lock-check: venv ## fail when a lock (Python or jar) is stale against versions.e
 lint: venv lock-check bootstrap ## Python lint, Dockerfile lint, compose config (bootstrap: the compose plugin)
 	$(VENV)/bin/ruff check tooling cli tests smoke_tests images bench
 	$(VENV)/bin/ruff format --check tooling cli tests smoke_tests images bench
-	bash -n tooling/*.sh images/spark/entrypoint.sh images/objectstore/entrypoint.sh images/base/pip-install-locked
+	bash -n tooling/*.sh images/spark/entrypoint.sh images/objectstore/entrypoint.sh images/postgres/entrypoint.sh images/base/pip-install-locked
 	$(VENV)/bin/hadolint images/*/Dockerfile
 	MLRT_VERSION=lint JUPYTER_TOKEN=lint SPARK_AUTH_SECRET=lint MLRT_S3_ACCESS_KEY=lint MLRT_S3_SECRET_KEY=lint SPARK_CONNECT_TOKEN=lint $(COMPOSE) --env-file /dev/null config --quiet
 

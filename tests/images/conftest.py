@@ -59,6 +59,16 @@ def key_pair_dir(path: Path, key: str, secret: str) -> Path:
     return path
 
 
+def wait_healthy(name: str, entrypoint: str, what: str, limit: int = 60) -> None:
+    """Until `<entrypoint> health` succeeds in the running container, else fail with its log."""
+    deadline = time.monotonic() + limit
+    while subprocess.run(["docker", "exec", name, f"/opt/mlrt/bin/{entrypoint}", "health"]).returncode:
+        if time.monotonic() > deadline:
+            logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True)
+            pytest.fail(f"{what} did not answer within {limit} s:\n{logs.stderr[-2000:]}")
+        time.sleep(0.5)
+
+
 @contextmanager
 def objectstore(image: str, tmp_path: Path, env: dict[str, str] | None = None):
     """A running objectstore container (buckets lake and mlflow) with a fresh key pair in files and its data in
@@ -73,12 +83,7 @@ def objectstore(image: str, tmp_path: Path, env: dict[str, str] | None = None):
     cmd += [arg for key, value in (env or {}).items() for arg in ("-e", f"{key}={value}")] + [image]
     subprocess.run(cmd, check=True, capture_output=True)
     try:
-        deadline = time.monotonic() + 60
-        while subprocess.run(["docker", "exec", name, "/opt/mlrt/bin/objectstore-entrypoint", "health"]).returncode:
-            if time.monotonic() > deadline:
-                logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True)
-                pytest.fail(f"the store did not answer within 60 s:\n{logs.stderr[-2000:]}")
-            time.sleep(0.5)
+        wait_healthy(name, "objectstore-entrypoint", "the store")
         yield name, keys, data
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)

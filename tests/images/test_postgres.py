@@ -5,12 +5,9 @@ start (a rotated Secret takes effect), and no start without a password."""
 from __future__ import annotations
 
 import subprocess
-import time
 import uuid
 
-import pytest
-
-from .conftest import PINS, inspect, run
+from .conftest import PINS, inspect, run, wait_healthy
 
 IMAGE = "postgres"
 
@@ -32,15 +29,6 @@ def sql(name: str, user: str, password: str, database: str, statement: str) -> s
     this one throwaway client."""
     command = ["docker", "exec", "-e", f"PGPASSWORD={password}", name, "psql", "-h", "127.0.0.1", "-U", user]
     return subprocess.run([*command, "-d", database, "-tAc", statement], capture_output=True, text=True, timeout=60)
-
-
-def healthy(name: str) -> None:
-    deadline = time.monotonic() + 60
-    while subprocess.run(["docker", "exec", name, "/opt/mlrt/bin/postgres-entrypoint", "health"]).returncode:
-        if time.monotonic() > deadline:
-            logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True)
-            pytest.fail(f"PostgreSQL did not answer within 60 s:\n{logs.stderr[-2000:]}")
-        time.sleep(0.5)
 
 
 def test_serves_the_account_from_files_keeps_its_data_and_takes_a_new_password_on_restart(image, tmp_path):
@@ -67,7 +55,7 @@ def test_serves_the_account_from_files_keeps_its_data_and_takes_a_new_password_o
     cmd += ["-e", "MLRT_POSTGRES_USER_FILE=/account/username", "-e", "MLRT_POSTGRES_PASSWORD_FILE=/account/password"]
     subprocess.run([*cmd, "-e", "MLRT_POSTGRES_DATABASES=metastore,other", image], check=True, capture_output=True)
     try:
-        healthy(name)
+        wait_healthy(name, "postgres-entrypoint", "PostgreSQL")
         first = (account / "password").read_text()
         assert (
             sql(
@@ -87,7 +75,7 @@ def test_serves_the_account_from_files_keeps_its_data_and_takes_a_new_password_o
         assert first not in top.stdout  # the password is on no command line
         (account / "password").write_text("second-" + uuid.uuid4().hex)
         subprocess.run(["docker", "restart", name], check=True, capture_output=True, timeout=120)
-        healthy(name)
+        wait_healthy(name, "postgres-entrypoint", "PostgreSQL")
         second = (account / "password").read_text()
         assert sql(name, "catalog_admin", second, "metastore", "SELECT n FROM kept").stdout.strip() == "7"
         assert sql(name, "catalog_admin", first, "metastore", "SELECT 1").returncode != 0
