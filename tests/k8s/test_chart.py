@@ -137,3 +137,11 @@ def test_the_chart_has_no_symlinks_and_its_spark_defaults_copy_is_current():
     assert k8s.CHART_SPARK_DEFAULTS.read_text() == k8s.SHARED_SPARK_DEFAULTS.read_text(), (
         "run `make k8s-kustomize-base`"
     )
+
+
+def test_the_test_cluster_imports_every_image_the_chart_runs():
+    from tests.k8s_cluster.cluster import project_images
+
+    pins = versions.load()
+    running = {c["image"] for _, spec in pod_specs(rendered(None)) for c in spec["containers"] if "image" in c}
+    assert running <= set(project_images(pins)), running - set(project_images(pins))
