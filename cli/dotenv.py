@@ -6,6 +6,10 @@ Spark Connect server's token (SPARK_CONNECT_TOKEN) and the MLflow server's admin
 and MLRT_CATALOG_DB_PASSWORD) are generated once and kept on later runs (an existing value is never
 replaced); MLRT_VERSION always follows versions.env. Other lines a user added are kept.
 
+MLRT_ACCOUNTS_DIGEST (a sha256 of those accounts, rewritten on every run) labels each compose container: compose
+hands secrets to a container when it creates it and does not compare their content, so without the label a
+changed account (a new clone's .env, a rotated password) would meet containers still running with the old one.
+
   python -m cli.dotenv            create or update .env
   python -m cli.dotenv --url      also print the JupyterLab login URL
 """
@@ -13,6 +17,7 @@ replaced); MLRT_VERSION always follows versions.env. Other lines a user added ar
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import secrets
@@ -33,6 +38,7 @@ GENERATED = {
 }
 # name -> value written when missing
 DEFAULTS = {"MLFLOW_ADMIN_USERNAME": "admin", "MLRT_CATALOG_DB_USERNAME": "mlrt"}
+DIGEST = "MLRT_ACCOUNTS_DIGEST"
 _LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
 
@@ -57,6 +63,7 @@ def update(path: Path = ENV_FILE) -> dict[str, str]:
     for key, value in DEFAULTS.items():
         if not values.get(key):
             wanted[key] = value
+    wanted[DIGEST] = accounts_digest({**values, **wanted})
     out = []
     for line in lines:
         match = _LINE.match(line.strip())
@@ -70,6 +77,12 @@ def update(path: Path = ENV_FILE) -> dict[str, str]:
         handle.write("\n".join(out) + "\n")
     os.chmod(path, 0o600)
     return read(path)[1]
+
+
+def accounts_digest(values: dict[str, str]) -> str:
+    """One digest of every generated secret and account name: it changes when any of them does."""
+    accounts = "\n".join(f"{key}={values.get(key, '')}" for key in sorted([*GENERATED, *DEFAULTS]))
+    return hashlib.sha256(accounts.encode()).hexdigest()[:16]
 
 
 def main() -> None:

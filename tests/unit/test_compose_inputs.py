@@ -115,3 +115,23 @@ def test_maven_repositories_reach_every_spark_container_at_run_time(tmp_path, li
     expected = expected or line.strip().split("=", 1)[1]
     for name in ("spark-master", "spark-worker", "jupyter", "spark-connect"):
         assert services[name]["environment"]["MLRT_MAVEN_REPOSITORIES"] == expected, name
+
+
+def test_a_changed_account_in_the_env_file_changes_every_container_s_label(tmp_path):
+    """Compose recreates a container only when its configuration changes, and secrets' content is not part of
+    it: every service carries .env's accounts digest as a label, so a new password or key (a fresh clone's .env,
+    a rotation) recreates the containers instead of leaving them on the old one."""
+    from cli import dotenv
+
+    env = tmp_path / ".env"
+    env.write_text("MLRT_CATALOG_DB_PASSWORD=first\n")
+    labels = []
+    for password in ("first", "second"):  # the same .env but for one password
+        env.write_text(env.read_text().replace("_PASSWORD=first", f"_PASSWORD={password}"))
+        dotenv.update(env)
+        done = config(env, quiet=False)
+        assert done.returncode == 0, done.stderr
+        services = yaml.safe_load(done.stdout)["services"]
+        labels.append({name: (s.get("labels") or {}).get("mlrt.accounts-digest") for name, s in services.items()})
+    for name in labels[0]:
+        assert labels[0][name] and labels[1][name] and labels[0][name] != labels[1][name], name
