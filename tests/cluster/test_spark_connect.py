@@ -165,19 +165,35 @@ def test_launchers_built_on_the_classic_driver_refuse_a_connect_session():
     print(json.dumps(out, indent=1))
 
 
+# A client of its own in a child process: a client that hung instead of being refused would otherwise hang the suite
+# (faulthandler prints where it hung, then ends it).
+REFUSED_CLIENT = r"""
+import faulthandler, sys
+faulthandler.dump_traceback_later(120, exit=True)
+from pyspark.errors import PySparkException
+from pyspark.sql import SparkSession
+try:
+    session = SparkSession.builder.remote(sys.argv[1]).create()
+    try:
+        session.range(3).collect()
+    finally:
+        session.stop()
+except PySparkException as refused:
+    print("REFUSED " + str(refused)[:2000])
+else:
+    print("ACCEPTED")
+"""
+
+
 @pytest.mark.parametrize("token", [None, "wrong-token-0123456789"], ids=["no-token", "wrong-token"])
 def test_a_client_without_the_token_is_refused(token):
-    from pyspark.errors import PySparkException
-    from pyspark.sql import SparkSession
+    import subprocess
+    import sys
 
     url = f"sc://localhost:{PORT}" + (f"/;token={token}" if token else "")
-    with pytest.raises(PySparkException) as refused:
-        session = SparkSession.builder.remote(url).create()
-        try:
-            session.range(3).collect()
-        finally:
-            session.stop()
-    message = str(refused.value)
+    done = subprocess.run([sys.executable, "-c", REFUSED_CLIENT, url], capture_output=True, text=True, timeout=300)
+    message = done.stdout
+    assert done.returncode == 0 and message.startswith("REFUSED "), (done.returncode, message, done.stderr[-4000:])
     assert "UNAUTHENTICATED" in message or "authentication" in message.lower(), message[:2000]
 
 
