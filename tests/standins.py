@@ -31,10 +31,9 @@ UNPACK = f"rm -rf {WHERE} && mkdir -p {WHERE} && tar -xf - -C {WHERE}"
 # In smoke_tests/: the GraphFrames and MLeap tests, then (a pytest run of its own, once the first one's session has
 # ended: on Kubernetes each session holds executor pods) notebooks 11 and 12 and the notebooks' executor spread check.
 SMOKE_FILES = ("conftest.py", "test_jvm_packages.py", "test_notebooks.py")
-RUNS = (
-    ("test_jvm_packages.py", "graphframes or mleap", 2),
-    ("test_notebooks.py", "graphframes or mleap or several_executors", 3),
-)
+SMOKE_RUN = ("test_jvm_packages.py", "graphframes or mleap", 2)
+NOTEBOOKS_RUN = ("test_notebooks.py", "graphframes or mleap or several_executors", 3)
+RUNS = (SMOKE_RUN, NOTEBOOKS_RUN)
 
 
 def session_jars(dest: Path) -> list[Path]:
@@ -70,13 +69,13 @@ def bundle(found: list[Path]) -> bytes:
     return out.getvalue()
 
 
-def pytest_commands(found: list[Path]) -> list[tuple[list[str], int]]:
+def pytest_commands(found: list[Path], runs=RUNS) -> list[tuple[list[str], int]]:
     """The smoke runs in the driver, their sessions given the jars UNPACK put in WHERE: (command, tests to pass)."""
     submit = "--jars " + ",".join(f"{WHERE}/jars/{jar.name}" for jar in found) + " pyspark-shell"
     return [
         (["env", f"PYSPARK_SUBMIT_ARGS={submit}", "python", "-X", "faulthandler", "-m", "pytest", "-p",
           "no:cacheprovider", "-v", "-rs", "--durations=0", "-k", select, f"{WHERE}/tests/{name}"], passed)
-        for name, select, passed in RUNS
+        for name, select, passed in runs
     ]  # fmt: skip
 
 
