@@ -23,7 +23,10 @@ SCHEMA = "mlrt_cluster"
 TABLE = f"{SCHEMA}.submitted"
 VIEW = f"{SCHEMA}.submitted_small"
 ROWS = 5000
-FAST_S = 30  # a catalog call with the metastore or its database down fails within this (measured 8-9 s)
+# A catalog call with the metastore or its database down fails within this: measured 8-9 s with the metastore down,
+# 8-30 s with the database down (the JDBC connect and login timeouts under the metastore's two tries; the longest
+# with the machine under load). The bound tells that from the multi-minute hang of Hive's defaults (186 s measured).
+FAST_S = 45
 
 GO = f"{SCHEMA}.go"  # the Connect client's signal: both sessions create their tables now
 
@@ -76,7 +79,8 @@ def test_make_submit_and_a_connect_client_create_tables_at_the_same_time_and_rea
             assert time.monotonic() < deadline and job.poll() is None, "the submitted job did not start"
             time.sleep(1)
         remote.sql(f"CREATE TABLE {GO} (n INT) USING delta")
-        remote.range(0, 300, numPartitions=2).write.format("delta").saveAsTable(ours)
+        # a definition only (no job: the cluster's cores are the submitted job's meanwhile), as it writes its own
+        remote.sql(f"CREATE TABLE {ours} (n BIGINT, label STRING) USING delta")
         out, err = job.communicate(timeout=600)
     finally:
         job.kill()
@@ -90,7 +94,7 @@ def test_make_submit_and_a_connect_client_create_tables_at_the_same_time_and_rea
             "submitted_small",
             ours.split(".")[1],
         }
-        assert remote.table(ours).count() == 300
+        assert remote.table(ours).columns == ["n", "label"]
     finally:
         remote.sql(f"DROP TABLE IF EXISTS {ours}")
         remote.sql(f"DROP TABLE IF EXISTS {GO}")
