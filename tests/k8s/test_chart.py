@@ -142,6 +142,6 @@ def test_the_chart_has_no_symlinks_and_its_spark_defaults_copy_is_current():
 def test_the_test_cluster_imports_every_image_the_chart_runs():
     from tests.k8s_cluster.cluster import project_images
 
-    pins = versions.load()
+    imported = set(project_images(versions.load()))
     running = {c["image"] for _, spec in pod_specs(rendered(None)) for c in spec["containers"] if "image" in c}
-    assert running <= set(project_images(pins)), running - set(project_images(pins))
+    assert running <= imported, running - imported
