@@ -121,17 +121,19 @@ def test_example_notebooks_run_in_the_notebook_pod(release):
 
 
 def test_graphframes_and_mleap_run_on_executor_pods_with_jars_given_to_the_session(release, tmp_path):
-    """tests/standins.py in the notebook pod: the GraphFrames and MLeap smoke tests and notebooks 11 and 12, each
-    session a Kubernetes driver given the jars (Spark ships them to its executor pods)."""
+    """tests/standins.py in the notebook pod: notebooks 11 and 12, each session a Kubernetes driver given the jars
+    (Spark ships them to its executor pods), their tasks checked on several executors. The GraphFrames and MLeap
+    smoke tests with the same jars run on compose (tests/cluster/test_jvm_standins.py): each backend runs the
+    libraries once."""
     found = standins.session_jars(tmp_path / "jars")
     pod = f"{FULLNAME}-jupyter-0"
     subprocess.run([KUBECTL, "-n", release, "exec", "-i", pod, "--", "bash", "-c", standins.UNPACK],
                    input=standins.bundle(found), capture_output=True, check=True, timeout=120)  # fmt: skip
-    for command, passed in standins.pytest_commands(found):
-        started = time.monotonic()
-        done = kubectl("-n", release, "exec", pod, "--", *command, check=False, timeout=1800)
-        print(f"{command[-1]} with the stand-in jars: {time.monotonic() - started:.0f} s", file=sys.stderr)
-        standins.check(done, passed)
+    command, passed = standins.pytest_command(found, standins.NOTEBOOKS_RUN)
+    started = time.monotonic()
+    done = kubectl("-n", release, "exec", pod, "--", *command, check=False, timeout=1800)
+    print(f"{command[-1]} with the stand-in jars: {time.monotonic() - started:.0f} s", file=sys.stderr)
+    standins.check(done, passed)
 
 
 def test_helm_test_runs_every_smoke_test_with_executor_pods(release):
@@ -288,26 +290,20 @@ def test_spark_submit_cluster_mode(release, tmp_path):
 NOTEBOOK = f"{FULLNAME}-jupyter-0"
 TASKS = 240
 
-SHORT_TASKS = f"""
+# One driver for both jobs (a driver and its first executors cost ~40 s on this cluster): the short tasks first,
+# then the barrier job on the same session's executors, the replacement of the first fault's victim included.
+FAULTS = f"""
 import socket, time
 from pyspark.sql import SparkSession
-spark = SparkSession.builder.appName("mlrt-e2e-fault").getOrCreate()
+from pyspark.ml.torch.distributor import TorchDistributor
+spark = SparkSession.builder.appName("mlrt-e2e-faults").getOrCreate()
 print("STARTED", flush=True)
 def task(i):
     time.sleep(0.25)
     return socket.gethostname(), i
 done = spark.sparkContext.parallelize(range({TASKS}), {TASKS}).map(task).collect()
 print("SUM", sum(i for _, i in done))
-print("HOSTS", ",".join(sorted({{h for h, _ in done}})))
-spark.stop()
-"""
-
-BARRIER = """
-import time
-from pyspark.sql import SparkSession
-from pyspark.ml.torch.distributor import TorchDistributor
-spark = SparkSession.builder.appName("mlrt-e2e-barrier-fault").getOrCreate()
-print("STARTED", flush=True)
+print("HOSTS", ",".join(sorted({{h for h, _ in done}})), flush=True)
 
 def train(steps):
     import time
@@ -323,6 +319,7 @@ def train(steps):
     dist.destroy_process_group()
     return int(total.item())
 
+print("BARRIER", flush=True)
 started = time.monotonic()
 try:
     result = TorchDistributor(num_processes=2, local_mode=False, use_gpu=False).run(train, 30)
@@ -351,46 +348,45 @@ def running_executors(namespace: str) -> list[str]:
     return [p["metadata"]["name"] for p in executor_pods(namespace) if p["status"].get("phase") == "Running"]
 
 
-def delete_an_executor_once_two_run(namespace: str, proc: subprocess.Popen, lines: list[str]) -> str:
+def delete_an_executor_once_two_run(
+    namespace: str, proc: subprocess.Popen, lines: list[str], after: str, settle_s: float
+) -> str:
+    """Once the job has printed `after` and two executors run, wait settle_s (tasks run on both), delete one."""
     deadline = time.monotonic() + 300
-    while len(running := running_executors(namespace)) < 2 or "STARTED" not in lines:
+    while len(running := running_executors(namespace)) < 2 or after not in lines:
         assert proc.poll() is None, f"the job ended early: {lines}\n{proc.stderr.read()[-3000:]}"
-        assert time.monotonic() < deadline, f"two executors never ran: {running}"
+        assert time.monotonic() < deadline, f"two executors never ran ({running}) or no {after}: {lines}"
         time.sleep(1)
-    time.sleep(10)  # tasks are running on both
+    time.sleep(settle_s)
     victim = sorted(running)[0]
     kubectl("-n", namespace, "delete", "pod", victim, "--grace-period=0", "--force", "--wait=false")
     print(f"deleted executor pod {victim}", file=sys.stderr)
     return victim
 
 
-def test_a_deleted_executor_pod_is_replaced_and_the_job_answers_right(release):
+def test_jobs_that_lose_an_executor_pod_answer_right_or_end_in_bounded_time(release):
+    """An executor pod deleted in the middle of short tasks: a replacement runs tasks and the job answers right.
+    Then, on the same session, TorchDistributor's ranks (one barrier stage) lose an executor pod mid-training:
+    Spark kills the other rank and retries the stage on the replacement, or fails with the reason; the call
+    returns either way, never hangs."""
     started = time.monotonic()
-    proc, lines = start(release, SHORT_TASKS)
-    victim = delete_an_executor_once_two_run(release, proc, lines)
-    proc.wait(timeout=600)
-    print(f"job with a deleted executor: {time.monotonic() - started:.0f} s", file=sys.stderr)
+    proc, lines = start(release, FAULTS)
+    victim = delete_an_executor_once_two_run(release, proc, lines, "STARTED", settle_s=10)
+    # the ranks start on executors already up (torch's import, gloo's rendezvous): 20 s puts it mid-training
+    delete_an_executor_once_two_run(release, proc, lines, "BARRIER", settle_s=20)
+    print(f"short tasks with a deleted executor: {time.monotonic() - started:.0f} s", file=sys.stderr)
+    try:
+        proc.wait(timeout=480)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"the barrier job hung for 8 minutes after losing an executor: {lines}")
+    print(f"both jobs with a deleted executor each: {time.monotonic() - started:.0f} s; {lines}", file=sys.stderr)
     assert proc.returncode == 0, f"{lines}\n{proc.stderr.read()[-3000:]}"
     out = dict(line.split(" ", 1) for line in lines if line.startswith(("SUM", "HOSTS")))
     assert int(out["SUM"]) == sum(range(TASKS)), out
     hosts = out["HOSTS"].split(",")
     replacements = [h for h in hosts if h != victim and h > victim]
     assert replacements, f"no executor created after {victim} ran a task: {hosts}"
-
-
-def test_a_barrier_job_that_loses_an_executor_ends_in_bounded_time(release):
-    """TorchDistributor's ranks are one barrier stage: an executor pod deleted mid-training makes Spark kill the
-    other rank and retry the stage on the replacement (or fail with the reason); the call returns either way."""
-    started = time.monotonic()
-    proc, lines = start(release, BARRIER)
-    delete_an_executor_once_two_run(release, proc, lines)
-    try:
-        proc.wait(timeout=480)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail(f"the barrier job hung for 8 minutes after losing an executor: {lines}")
-    seconds = time.monotonic() - started
-    print(f"barrier job with a deleted executor: {seconds:.0f} s; {lines}", file=sys.stderr)
     outcome = [line for line in lines if line.startswith(("RESULT", "FAILED"))]
     assert outcome, f"{lines}\n{proc.stderr.read()[-3000:]}"
     if outcome[0].startswith("RESULT"):
