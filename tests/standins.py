@@ -28,12 +28,11 @@ STANDINS = Path(os.environ.get("MLRT_JVM_STANDINS") or ROOT.parent / "shared" / 
 # Where the driver's container or pod gets bundle(): a bash script reading the tar on its stdin.
 WHERE = "/tmp/mlrt-standins"
 UNPACK = f"rm -rf {WHERE} && mkdir -p {WHERE} && tar -xf - -C {WHERE}"
-# In smoke_tests/: the GraphFrames and MLeap tests, then (a pytest run of its own, once the first one's session has
-# ended: on Kubernetes each session holds executor pods) notebooks 11 and 12 and the notebooks' executor spread check.
+# In smoke_tests/: the GraphFrames and MLeap smoke tests (compose runs them), and notebooks 11 and 12 with the
+# notebooks' executor spread check (Kubernetes runs them): each backend runs the two libraries once.
 SMOKE_FILES = ("conftest.py", "test_jvm_packages.py", "test_notebooks.py")
 SMOKE_RUN = ("test_jvm_packages.py", "graphframes or mleap", 2)
 NOTEBOOKS_RUN = ("test_notebooks.py", "graphframes or mleap or several_executors", 3)
-RUNS = (SMOKE_RUN, NOTEBOOKS_RUN)
 
 
 def session_jars(dest: Path) -> list[Path]:
@@ -69,14 +68,14 @@ def bundle(found: list[Path]) -> bytes:
     return out.getvalue()
 
 
-def pytest_commands(found: list[Path], runs=RUNS) -> list[tuple[list[str], int]]:
-    """The smoke runs in the driver, their sessions given the jars UNPACK put in WHERE: (command, tests to pass)."""
+def pytest_command(found: list[Path], run: tuple[str, str, int]) -> tuple[list[str], int]:
+    """A run (SMOKE_RUN, NOTEBOOKS_RUN) in the driver, its sessions given the jars UNPACK put in WHERE: (command,
+    tests to pass)."""
+    name, select, passed = run
     submit = "--jars " + ",".join(f"{WHERE}/jars/{jar.name}" for jar in found) + " pyspark-shell"
-    return [
-        (["env", f"PYSPARK_SUBMIT_ARGS={submit}", "python", "-X", "faulthandler", "-m", "pytest", "-p",
-          "no:cacheprovider", "-v", "-rs", "--durations=0", "-k", select, f"{WHERE}/tests/{name}"], passed)
-        for name, select, passed in runs
-    ]  # fmt: skip
+    command = ["env", f"PYSPARK_SUBMIT_ARGS={submit}", "python", "-X", "faulthandler", "-m", "pytest", "-p",
+               "no:cacheprovider", "-v", "-rs", "--durations=0", "-k", select, f"{WHERE}/tests/{name}"]  # fmt: skip
+    return command, passed
 
 
 def check(done: subprocess.CompletedProcess, passed: int) -> None:
