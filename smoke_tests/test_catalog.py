@@ -6,8 +6,9 @@ says where the catalog has it.
 The table and view are kept (overwritten on each run, as `saveAsTable(mode="overwrite")` does after a restart):
 on Kubernetes later checks read them by name from Spark Connect, a cluster-mode driver, after `helm upgrade` and
 after a reinstall (tests/e2e/test_helm.py). Other sessions, concurrent creates and the catalog's faults on compose:
-tests/cluster/test_catalog.py. Without a shared catalog (the chart's catalog.enabled=false) these
-tests are skipped, saying so."""
+tests/cluster/test_catalog.py. `make test` runs the first test in helm test only: on compose, example notebook 18
+(table-catalog) creates a managed table and a view by name the same way, its tasks checked on several executors.
+Without a shared catalog (the chart's catalog.enabled=false) these tests are skipped, saying so."""
 
 from __future__ import annotations
 
@@ -29,10 +30,10 @@ pytestmark = pytest.mark.usefixtures("small_shuffles")
 def shared_catalog(spark):
     if spark.conf.get("spark.sql.catalogImplementation", "in-memory") != "hive":
         pytest.skip("this deployment has no shared catalog (each session has its own); enable the chart's catalog")
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA} COMMENT 'mlrt smoke tests'")
 
 
 def test_a_managed_delta_table_and_a_view_are_created_by_name_with_executors_writing(spark):
-    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA} COMMENT 'mlrt smoke tests'")
     with ran_on_executors(spark, "a managed Delta table"):
         spark.range(0, ROWS, 1, 8).selectExpr("id", "id % 7 AS bucket").write.format("delta").mode(
             "overwrite"
