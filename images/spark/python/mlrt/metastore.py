@@ -1,11 +1,21 @@
 """The deployment's table catalog: a Hive metastore (Spark's own Hive 2.3 jars) over PostgreSQL.
 
   python -m mlrt.metastore serve    write hive-site.xml (private), make sure the schema is there, then run the
-                                     Thrift server on MLRT_METASTORE_PORT (9083) in the foreground
+                                     Thrift server on MLRT_METASTORE_PORT (9083) while the database answers (below)
   python -m mlrt.metastore schema   only the schema step: created once when the database has none (DataNucleus'
                                      SchemaTool over hive-metastore's package.jdo: every table, not only those a
                                      first session touches), its version recorded; otherwise left as it is, and the
                                      server's own check (hive.metastore.schema.verification) refuses a mismatch
+  python -m mlrt.metastore alive    exit 0 when the Thrift port answers or the database does not (serve then waits
+                                     for it), else 1: a liveness probe that restarts a hung server, not a waiting one
+
+The server serves only while its database answers. Hive's metastore turns a database error in `get_database` into
+"no such database" (ObjectStore.getDatabase), so with the database gone a long-running metastore would tell every
+session that its schemas do not exist (SCHEMA_NOT_FOUND at once, measured) instead of failing. `serve` probes the
+database's port every PROBE_S seconds; after MISSES failed probes it stops the Thrift server (sessions then fail at
+once: the metastore does not answer, and the notebook kernels name it) and starts it again, schema checked, when
+the database answers. At start it waits for the database the same way, saying so, instead of exiting (a restart
+loop's back-off would delay the catalog's return by minutes); a wrong account or schema still ends it, named.
 
 Environment:
   MLRT_METASTORE_DB_URL              jdbc:postgresql://HOST:5432/DATABASE
@@ -19,9 +29,12 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -47,16 +60,21 @@ def credentials() -> tuple[str, str]:
     values = []
     for name in ("username", "password"):
         path = directory / name
-        if not path.is_file() or not path.read_text().strip():
+        value = path.read_text().strip() if path.is_file() else ""
+        if not value:
             raise MetastoreError(f"{path} is missing or empty: the metastore's database account (username, password)")
-        values.append(path.read_text().strip())
+        values.append(value)
     return values[0], values[1]
 
 
-def properties() -> dict[str, str]:
-    url = setting(
+def db_url() -> str:
+    return setting(
         "MLRT_METASTORE_DB_URL", r"jdbc:postgresql://[^/\s]+/\w+(\?\S*)?", "jdbc:postgresql://postgres:5432/metastore"
     )
+
+
+def properties() -> dict[str, str]:
+    url = db_url()
     user, password = credentials()
     return {
         "javax.jdo.option.ConnectionURL": with_timeouts(url),
@@ -219,17 +237,122 @@ def _reason(done: subprocess.CompletedProcess) -> str:
     return (lines[0] if lines else (done.stdout + done.stderr).strip()[-500:]).strip()
 
 
+PROBE_S = 2.0  # how often the database's port is probed
+MISSES = 2  # failed probes in a row that stop the Thrift server
+# PostgreSQL's and its JDBC driver's words for a database that is not (yet, or any more) taking logins
+TRANSIENT = re.compile(r"starting up|shutting down|Connection refused|connection attempt failed|timed out", re.I)
+
+
+def log(message: str) -> None:
+    print(f"mlrt-metastore: {message}", file=sys.stderr, flush=True)
+
+
+def database_address(url: str) -> tuple[str, int]:
+    match = re.match(r"jdbc:postgresql://([^/:?]+)(?::(\d+))?/", url)
+    if not match:
+        raise MetastoreError(f"cannot read host and port from {url}")
+    return match.group(1), int(match.group(2) or 5432)
+
+
+def answers(address: tuple[str, int]) -> bool:
+    try:
+        with socket.create_connection(address, timeout=PROBE_S):
+            return True
+    except OSError:
+        return False
+
+
+class Supervisor:
+    """Runs `command` (the Thrift server) while `address` answers; see the module's docstring."""
+
+    def __init__(self, command: list[str], address: tuple[str, int], check=lambda: None):
+        self.command, self.address, self.check = command, address, check
+        self.child: subprocess.Popen | None = None
+        self.stopping = False
+
+    def stop(self, *_) -> None:
+        self.stopping = True
+        self.end_child()
+
+    def end_child(self) -> None:
+        if self.child and self.child.poll() is None:
+            self.child.terminate()
+            try:
+                self.child.wait(30)
+            except subprocess.TimeoutExpired:
+                self.child.kill()
+                self.child.wait()
+
+    def wait_for_database(self) -> None:
+        waited = 0.0
+        while not self.stopping and not answers(self.address):
+            if waited % 30 < PROBE_S:
+                log(f"waiting for the database at {self.address[0]}:{self.address[1]} (not answering)")
+            time.sleep(PROBE_S)
+            waited += PROBE_S
+
+    def checked(self, within_s: float = 60) -> None:
+        """The account and the schema, named when wrong (at once: a refused account or a schema of another version
+        does not mend itself); a database that answers its port but not yet its logins (starting up, shutting down)
+        gets within_s seconds."""
+        deadline = time.monotonic() + within_s
+        while True:
+            try:
+                return self.check()
+            except MetastoreError as err:
+                if not TRANSIENT.search(str(err)) or time.monotonic() > deadline or self.stopping:
+                    raise
+                time.sleep(PROBE_S)
+
+    def run(self) -> int:
+        while True:
+            self.wait_for_database()
+            if self.stopping:
+                return 0
+            self.checked()
+            self.child = subprocess.Popen(self.command)
+            misses = 0
+            while self.child.poll() is None and not self.stopping and misses < MISSES:
+                time.sleep(PROBE_S)
+                misses = 0 if answers(self.address) else misses + 1
+            if self.stopping:
+                self.end_child()
+                return 0
+            if misses < MISSES:  # the server ended on its own
+                return self.child.returncode
+            log(
+                f"the database at {self.address[0]}:{self.address[1]} stopped answering: the metastore stops serving "
+                "until it answers again (sessions fail at once meanwhile, naming the metastore)"
+            )
+            self.end_child()
+
+
+def alive(port: int, database: tuple[str, int]) -> bool:
+    """`serve` is alive when its Thrift port answers, or when its database does not (it then waits for the database
+    by design: restarting it would not bring the catalog back sooner, and a restart loop's back-off would delay it)."""
+    return answers(("localhost", port)) or not answers(database)
+
+
 def main() -> None:
     command = sys.argv[1] if len(sys.argv) > 1 else "serve"
+    if command not in ("serve", "schema", "alive"):
+        raise SystemExit(__doc__)
     try:
+        port = setting("MLRT_METASTORE_PORT", r"\d+") if os.environ.get("MLRT_METASTORE_PORT") else "9083"
+        if command == "alive":
+            raise SystemExit(0 if alive(int(port), database_address(db_url())) else 1)
         props = properties()
         hive_site(props)
-        print(f"mlrt-metastore: {schema(props)}", file=sys.stderr, flush=True)
-        if command == "serve":
-            port = setting("MLRT_METASTORE_PORT", r"\d+") if os.environ.get("MLRT_METASTORE_PORT") else "9083"
-            os.execvp(
-                "java", ["java", "-cp", classpath(), "org.apache.hadoop.hive.metastore.HiveMetaStore", "-p", port]
-            )
+        if command == "schema":
+            log(schema(props))
+            return
+        server = ["java", "-cp", classpath(), "org.apache.hadoop.hive.metastore.HiveMetaStore", "-p", port]
+        supervisor = Supervisor(
+            server, database_address(props["javax.jdo.option.ConnectionURL"]), lambda: log(schema(props))
+        )
+        signal.signal(signal.SIGTERM, supervisor.stop)
+        signal.signal(signal.SIGINT, supervisor.stop)
+        raise SystemExit(supervisor.run())
     except MetastoreError as err:
         raise SystemExit(f"mlrt-metastore: ERROR: {err}") from None
 
