@@ -22,6 +22,10 @@ def test_every_driver_shares_the_release_s_metastore_by_default():
     container = metastore["containers"][0]
     assert container["image"].startswith("mlrt/spark:")
     assert container["args"] == ["python", "-m", "mlrt.metastore", "serve"] and "command" not in container
+    # a metastore waiting for its database is alive (not restarted into a back-off) but not ready (no endpoint)
+    alive = {"command": ["python", "-m", "mlrt.metastore", "alive"]}
+    assert container["livenessProbe"]["exec"] == alive and container["startupProbe"]["exec"] == alive
+    assert container["readinessProbe"]["tcpSocket"] == {"port": "thrift"}
     env = env_of(metastore)
     assert env["MLRT_METASTORE_DB_URL"] == "jdbc:postgresql://mlrt-catalog-db:5432/metastore"
     assert env["MLRT_WAREHOUSE_DIR"] == "s3a://lake/warehouse"
