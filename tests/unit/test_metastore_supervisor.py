@@ -10,6 +10,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 from tests.conftest import ROOT
 
 spec = importlib.util.spec_from_file_location("mlrt_metastore", ROOT / "images/spark/python/mlrt/metastore.py")
@@ -77,9 +79,18 @@ def test_a_server_that_ends_on_its_own_ends_the_supervisor_with_its_status(monke
         db.down()
 
 
+def refusal(check, within_s: float) -> tuple[str, float]:
+    """What Supervisor.checked raises with this check (it must raise), and after how many seconds."""
+    supervisor = metastore.Supervisor([sys.executable, "-c", "pass"], ("127.0.0.1", 9), check)
+    started = time.monotonic()
+    with pytest.raises(metastore.MetastoreError) as err:
+        supervisor.checked(within_s=within_s)
+    assert supervisor.child is None, "no server started"
+    return str(err.value), time.monotonic() - started
+
+
 def test_a_database_starting_up_gets_a_grace_and_a_wrong_account_ends_it_at_once(monkeypatch):
     monkeypatch.setattr(metastore, "PROBE_S", 0.05)
-    db = Database()
     said = []
 
     def starting_then_refused():
@@ -88,30 +99,15 @@ def test_a_database_starting_up_gets_a_grace_and_a_wrong_account_ends_it_at_once
             raise metastore.MetastoreError("cannot reach ...: FATAL: the database system is starting up; check ...")
         raise metastore.MetastoreError('cannot reach ...: FATAL: password authentication failed for user "hive"')
 
-    try:
-        supervisor = metastore.Supervisor([sys.executable, "-c", "pass"], ("127.0.0.1", db.port), starting_then_refused)
-        started = time.monotonic()
-        try:
-            supervisor.checked(within_s=30)
-            raise AssertionError("a refused account was accepted")
-        except metastore.MetastoreError as err:
-            assert "password authentication failed" in str(err)
-        assert len(said) == 3 and time.monotonic() - started < 5, "retried while starting up, not after the refusal"
-        assert supervisor.child is None, "no server started"
+    message, took = refusal(starting_then_refused, within_s=30)
+    assert "password authentication failed" in message
+    assert len(said) == 3 and took < 5, "retried while starting up, not after the refusal"
 
-        def still_starting():
-            raise metastore.MetastoreError("cannot reach ...: Connection refused; check ...")
+    def still_starting():
+        raise metastore.MetastoreError("cannot reach ...: Connection refused; check ...")
 
-        supervisor = metastore.Supervisor([sys.executable, "-c", "pass"], ("127.0.0.1", db.port), still_starting)
-        started = time.monotonic()
-        try:
-            supervisor.checked(within_s=0.3)
-            raise AssertionError("a database that never took logins was accepted")
-        except metastore.MetastoreError as err:
-            assert "Connection refused" in str(err)
-        assert 0.3 <= time.monotonic() - started < 5
-    finally:
-        db.down()
+    message, took = refusal(still_starting, within_s=0.3)
+    assert "Connection refused" in message and 0.3 <= took < 5
 
 
 def test_the_database_address_comes_from_the_jdbc_url():
