@@ -155,6 +155,9 @@ def test_the_catalog_down_fails_in_seconds_naming_it_and_recreated_it_has_everyt
         assert "stopped answering" in compose("logs", "metastore", timeout=60).stdout
         compose("start", "postgres", timeout=120)
         answers_again(remote)  # the same metastore container serves again, its schema checked
+        # one JVM: the Thrift server (each schema check's JDBC JVM ended with its child process)
+        jvms = compose("exec", "-T", "metastore", "pgrep", "-c", "java", check=False, timeout=60).stdout.strip()
+        assert jvms == "1", f"{jvms} JVMs in the metastore's container after an outage"
     finally:
         # what `make down && make up` does to the catalog's containers: new ones, the volume kept
         compose("up", "-d", "--wait", "--force-recreate", "postgres", "metastore", timeout=300)

@@ -126,3 +126,13 @@ def test_alive_is_the_thrift_port_answering_or_the_database_not_answering():
     finally:
         server.down()
         db.down()
+
+
+def test_the_schema_step_runs_in_a_child_and_its_error_comes_back_named(monkeypatch):
+    """serve checks the schema in a child process (its JDBC JVM ends with it); the child's error line is the
+    supervisor's, without the child's prefix."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT / "images/spark/python"))
+    monkeypatch.delenv("MLRT_METASTORE_DB_URL", raising=False)
+    with pytest.raises(metastore.MetastoreError) as err:
+        metastore.schema_step()
+    assert str(err.value).startswith("MLRT_METASTORE_DB_URL='' is not set or not valid"), str(err.value)
