@@ -1,8 +1,9 @@
 """The shared table catalog on the compose cluster, beyond the notebook (smoke_tests/test_catalog.py covers that):
 a `make submit` job (the wrapper's own test too) and a Spark Connect client create tables at the same moment and
 read each other's by name; the metastore or its database down fails a session's catalog call within seconds
-(a notebook kernel adds which metastore and how to check it); recreated (what `make down && make up` does to
-their containers, volumes kept), the catalog has everything and the long-running Connect server works again.
+(a notebook kernel adds which metastore and how to check it); back (the database as a new container on its kept
+volume, what `make down && make up` does), the catalog has everything and the long-running Connect server works
+again.
 Wrong database credentials and a schema of another version are refused by the metastore with one clear line
 each."""
 
@@ -131,8 +132,8 @@ def test_the_catalog_down_fails_in_seconds_naming_it_and_recreated_it_has_everyt
     """The metastore down, then the database down under a metastore that has been serving (Hive's own would answer
     "no such schema"; ours stops serving until its database answers): the long-running Connect server's catalog call
     fails within seconds each time, and a notebook kernel would add which metastore and how to check it; each time
-    the same session works again once the service is back. Then both containers are recreated (as `make down &&
-    make up` does, volumes kept): the same session finds the tables again.
+    the same session works again once the service is back, the database as a new container on the kept volume
+    (what `make down && make up` does to it).
 
     The metastore goes down first: on compose a stopped container's address is gone, and a client that resolved
     the name in the last ~30 s (the JVM's address cache) waits for the kernel's "no route to host" (~70 s) instead
@@ -153,15 +154,15 @@ def test_the_catalog_down_fails_in_seconds_naming_it_and_recreated_it_has_everyt
         assert took < FAST_S and "SCHEMA_NOT_FOUND" not in message, (took, message[:2000])
         assert "mlrt: the table catalog (thrift://metastore:9083) did not answer" in kernel_hint(message)
         assert "stopped answering" in compose("logs", "metastore", timeout=60).stdout
-        compose("start", "postgres", timeout=120)
-        answers_again(remote)  # the same metastore container serves again, its schema checked
+        # the database back as `make down && make up` brings it: a new container, the volume kept; the metastore
+        # container that waited serves again, its schema checked, and the same session has every table
+        compose("up", "-d", "--wait", "--force-recreate", "postgres", timeout=300)
+        answers_again(remote)
         # one JVM: the Thrift server (each schema check's JDBC JVM ended with its child process)
         jvms = compose("exec", "-T", "metastore", "pgrep", "-c", "java", check=False, timeout=60).stdout.strip()
         assert jvms == "1", f"{jvms} JVMs in the metastore's container after an outage"
     finally:
-        # what `make down && make up` does to the catalog's containers: new ones, the volume kept
-        compose("up", "-d", "--wait", "--force-recreate", "postgres", "metastore", timeout=300)
-    answers_again(remote, within_s=60)
+        compose("up", "-d", "--wait", "postgres", "metastore", timeout=300)
 
 
 def schema_step(credentials: str, database: str = "metastore") -> subprocess.CompletedProcess:
