@@ -4,7 +4,9 @@ JUPYTER_TOKEN, SPARK_AUTH_SECRET, the object store's key pair (MLRT_S3_ACCESS_KE
 Spark Connect server's token (SPARK_CONNECT_TOKEN) and the MLflow server's admin account (MLFLOW_ADMIN_USERNAME,
 "admin" unless set, and MLFLOW_ADMIN_PASSWORD) and the catalog database's account (MLRT_CATALOG_DB_USERNAME, "mlrt",
 and MLRT_CATALOG_DB_PASSWORD) are generated once and kept on later runs (an existing value is never
-replaced); MLRT_VERSION always follows versions.env. Other lines a user added are kept.
+replaced); MLRT_VERSION always follows versions.env. Other lines a user added are kept. MLRT_PIP_CA_BUNDLE, the CA
+bundle pip trusts in the containers (docs/libraries.md), is written once as the one the image build uses
+(MLRT_CA_BUNDLE, SSL_CERT_FILE, REQUESTS_CA_BUNDLE or PIP_CERT), when there is one; set it empty for none.
 
 MLRT_ACCOUNTS_DIGEST (a sha256 of those accounts, rewritten on every run) labels each compose container: compose
 hands secrets to a container when it creates it and does not compare their content, so without the label a
@@ -24,6 +26,7 @@ import secrets
 from pathlib import Path
 
 from tooling import versions
+from tooling.images import CA_ENV_VARS
 
 ENV_FILE = versions.ROOT / ".env"
 # name -> bytes of randomness
@@ -39,6 +42,7 @@ GENERATED = {
 # name -> value written when missing
 DEFAULTS = {"MLFLOW_ADMIN_USERNAME": "admin", "MLRT_CATALOG_DB_USERNAME": "mlrt"}
 DIGEST = "MLRT_ACCOUNTS_DIGEST"
+PIP_CA = "MLRT_PIP_CA_BUNDLE"
 _LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
 
@@ -54,6 +58,15 @@ def read(path: Path) -> tuple[list[str], dict[str, str]]:
     return lines, values
 
 
+def host_ca_bundle() -> str | None:
+    """The CA bundle the image build trusts (tooling/images.py), as an absolute path, or None."""
+    for var in CA_ENV_VARS:
+        value = os.environ.get(var)
+        if value and Path(value).is_file():
+            return str(Path(value).resolve())
+    return None
+
+
 def update(path: Path = ENV_FILE) -> dict[str, str]:
     lines, values = read(path)
     wanted = {"MLRT_VERSION": versions.load()["MLRT_VERSION"]}
@@ -63,6 +76,8 @@ def update(path: Path = ENV_FILE) -> dict[str, str]:
     for key, value in DEFAULTS.items():
         if not values.get(key):
             wanted[key] = value
+    if PIP_CA not in values and (ca := host_ca_bundle()):
+        wanted[PIP_CA] = ca
     wanted[DIGEST] = accounts_digest({**values, **wanted})
     out = []
     for line in lines:

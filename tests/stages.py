@@ -11,6 +11,10 @@ streams the whole image (~10 GB) even when one small layer changed, minutes what
 
     python -m tests.stages [--smoke-args ARGS] [--only STAGE ...]
 
+The compose cluster is deployed with a cluster library (CLUSTER_LIBRARIES as MLRT_LIBRARIES, unless the
+environment sets it), which smoke_tests/test_libraries.py finds on the driver and the executors of new sessions;
+every stage gets the same value, so the stages that restart containers do not recreate them with another one.
+
 Standard library only: it runs before the tools' virtual environment exists.
 """
 
@@ -31,6 +35,7 @@ DOC = ROOT / "docs" / "testing.md"
 OVER = 1.5  # a stage fails the run above budget x OVER
 VPY = ROOT / ".venv" / "bin" / "python"
 # One JSON line per image import into the Kubernetes test cluster's node (tests/k8s_cluster/cluster.py).
+CLUSTER_LIBRARIES = "tabulate==0.9.0"
 IMPORTS_LOG = Path(os.environ.get("MLRT_K8S_STATE", "/var/lib/mlrt-k8s")) / "imports.log"
 
 
@@ -160,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke-args", default="", help="SMOKE_ARGS for the compose smoke stage")
     args = parser.parse_args(argv)
+    os.environ.setdefault("MLRT_LIBRARIES", CLUSTER_LIBRARIES)
     try:
         run = Run(budgets(DOC.read_text()))
         return stages(run, args.smoke_args)

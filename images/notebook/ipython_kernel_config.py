@@ -4,3 +4,5 @@ c = get_config()  # noqa: F821 - provided by IPython when it loads this file
 c.InteractiveShellApp.extensions.append("mlrt.job_progress")
 # A cell that fails because the table catalog cannot be reached says which metastore and how to check it.
 c.InteractiveShellApp.extensions.append("mlrt.catalog_hints")
+# `%pip install` makes notebook-scoped libraries that reach the session's executors (mlrt.notebook_libraries).
+c.InteractiveShellApp.extensions.append("mlrt.notebook_libraries")

@@ -22,6 +22,12 @@
 # default chains read: Spark's S3A, boto3, MLflow, and any later `docker exec` session alike. Never a Spark
 # property, an environment variable or a command-line argument. Likewise MLRT_MLFLOW_CREDENTIALS_DIR (username,
 # password) becomes ~/.mlflow/credentials for MLflow's clients.
+# Python libraries beyond the image (docs/libraries.md), every role:
+#   MLRT_PIP_CA_BUNDLE      a PEM file pip trusts (PIP_CERT) when it is not empty: a private index's CA, a proxy's
+#   MLRT_PIP_INDEX_URL, MLRT_PIP_EXTRA_INDEX_URL   pip's PIP_INDEX_URL, PIP_EXTRA_INDEX_URL when not empty
+#   MLRT_LIBRARIES          cluster libraries (pip arguments; s3a:// wheels and -r files too), installed once into
+#                           MLRT_LIBRARIES_DIR (a volume keeps them across restarts) by `python -m mlrt.libraries
+#                           cluster` and put on PYTHONPATH: executors, kernels and the Connect server import them
 set -euo pipefail
 
 die() { echo "mlrt-entrypoint: ERROR: $*" >&2; exit 64; }
@@ -129,8 +135,25 @@ assemble_conf() {
   fi
 }
 
+# pip's settings from the deployment: a CA bundle (an empty file or /dev/null: none), a private index.
+pip_settings() {
+  if [ -s "${MLRT_PIP_CA_BUNDLE:-}" ]; then export PIP_CERT="$MLRT_PIP_CA_BUNDLE"; fi
+  if [ -n "${MLRT_PIP_INDEX_URL:-}" ]; then export PIP_INDEX_URL="$MLRT_PIP_INDEX_URL"; fi
+  if [ -n "${MLRT_PIP_EXTRA_INDEX_URL:-}" ]; then export PIP_EXTRA_INDEX_URL="$MLRT_PIP_EXTRA_INDEX_URL"; fi
+}
+
+cluster_libraries() {
+  [ -n "${MLRT_LIBRARIES:-}" ] || return 0
+  local site
+  site=$(python -m mlrt.libraries cluster) \
+    || die "the cluster libraries MLRT_LIBRARIES=$MLRT_LIBRARIES could not be installed (pip's message is above); fix the list, or the index (PIP_INDEX_URL, MLRT_PIP_CA_BUNDLE) or wheelhouse (MLRT_LIBRARIES_WHEELHOUSE) it comes from"
+  export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
+}
+
 s3_credentials
 mlflow_credentials
+pip_settings
+cluster_libraries
 role="${1:-bash}"
 case "$role" in
   master)

@@ -70,6 +70,52 @@ def test_delta_table_written_and_read_through_connect(remote):
         remote.sql(f"DROP TABLE IF EXISTS {table}")
 
 
+def test_libraries_shipped_by_the_client_reach_the_executors(remote, tmp_path):
+    """Spark Connect's answer to %pip (docs/libraries.md): the client ships Python files with
+    spark.addArtifacts. A zip of pure-Python modules with pyfile=True (Spark puts it on the workers' path); an
+    archive of installed packages, compiled ones included, named mlrt-libs-<name>-<n>.zip with archive=True (each
+    executor unpacks it and mlrt's PySpark daemon puts it on the path, as for a notebook's %pip): here mmh3's
+    manylinux wheel, downloaded for the cluster's Python by this host's pip."""
+    import subprocess
+    import sys
+    import zipfile
+
+    from pyspark.sql import functions as F
+
+    name = f"mlrt_connect_{uuid.uuid4().hex[:8]}"
+    pure = tmp_path / f"{name}.zip"
+    with zipfile.ZipFile(pure, "w") as zf:
+        zf.writestr(f"{name}.py", "def greet(who):\n    return 'hello ' + who\n")
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--platform",
+         "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp", "-d", str(wheels),
+         "mmh3==5.1.0"],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    archive = tmp_path / f"mlrt-libs-connect{uuid.uuid4().hex[:6]}-1.zip"
+    with zipfile.ZipFile(next(wheels.glob("mmh3-*.whl"))) as whl, zipfile.ZipFile(archive, "w") as zf:
+        for item in whl.infolist():
+            zf.writestr(item, whl.read(item))
+    remote.addArtifacts(str(pure), pyfile=True)
+    remote.addArtifacts(str(archive), archive=True)
+
+    @F.udf("string")
+    def use(word):
+        import importlib
+        import socket
+
+        greet = importlib.import_module(name).greet
+        import mmh3
+
+        return f"{greet(word)}|{mmh3.hash(word)}|{socket.gethostname()}"
+
+    rows = remote.range(0, 16, numPartitions=8).select(use(F.lit("x")).alias("v")).toPandas()["v"].str.split("|")
+    assert {r[0] for r in rows} == {"hello x"}
+    assert {r[1] for r in rows} == {"1050319643"}, "mmh3.hash('x') (MurmurHash3 x86_32, seed 0)"
+    assert len({r[2] for r in rows}) >= 2, f"ran on {set(r[2] for r in rows)}"
+
+
 def test_torch_distributor_from_a_client_without_torch_meets_spark_s_barrier_rule(remote, monkeypatch):
     """TorchDistributor supports Spark Connect (the client, here without torch as a laptop may be, sends the
     function; the ranks are a barrier job on the executors). The bundled server runs with dynamic allocation (it

@@ -65,10 +65,24 @@ def catalog_rows(namespace: str) -> tuple[int, int]:
             spark.stop()
 
 
+def pip_ca_values(namespace: str) -> list[str]:
+    """The CA bundle this host's pip and image builds trust, as the release's libraries.caBundleConfigMap (pods reach
+    PyPI through the same network), or nothing when there is none."""
+    from tooling.images import ca_bundle
+
+    ca = ca_bundle()
+    if ca is None:
+        return []
+    manifest = kubectl("-n", namespace, "create", "configmap", "mlrt-pip-ca", f"--from-file=ca.pem={ca}",
+                       "--dry-run=client", "-o", "yaml").stdout  # fmt: skip
+    kubectl("-n", namespace, "apply", "-f", "-", stdin=manifest)
+    return ["--set", "libraries.caBundleConfigMap=mlrt-pip-ca"]
+
+
 def install(namespace: str) -> None:
     started = time.monotonic()
-    run(HELM, "install", RELEASE, str(CHART), "-n", namespace, "-f", str(VALUES), "--wait", "--timeout", "15m",
-        timeout=1000)  # fmt: skip
+    run(HELM, "install", RELEASE, str(CHART), "-n", namespace, "-f", str(VALUES), *pip_ca_values(namespace),
+        "--wait", "--timeout", "15m", timeout=1000)  # fmt: skip
     print(f"helm install --wait: {time.monotonic() - started:.0f} s", file=sys.stderr)
 
 
@@ -118,6 +132,27 @@ def test_example_notebooks_run_in_the_notebook_pod(release):
     print(f"example notebooks in the notebook pod: {time.monotonic() - started:.0f} s", file=sys.stderr)
     print(proc.stdout[-5000:], file=sys.stderr)
     assert proc.returncode == 0, proc.stdout[-12000:] + proc.stderr[-3000:]
+
+
+def test_notebook_libraries_reach_executor_pods_and_cluster_libraries_every_session(release):
+    """smoke_tests/test_libraries.py in the notebook pod, as a user's kernels run there: `%pip install` in a kernel
+    reaches the executor pods of its session (pure Python and compiled), a second kernel's session sees none of it,
+    the pinned stack is guarded, a wheel from the object store installs, and the release's cluster libraries
+    (values-local.yaml: libraries.packages) are importable on the driver and executor pods of new sessions."""
+    pod = f"{FULLNAME}-jupyter-0"
+    for name in ("conftest.py", "test_libraries.py"):
+        source = (ROOT / "smoke_tests" / name).read_text()
+        write = f"mkdir -p /tmp/e2e-libs && cat > /tmp/e2e-libs/{name}"
+        kubectl("-n", release, "exec", "-i", pod, "--", "bash", "-c", write, stdin=source)
+    started = time.monotonic()
+    proc = kubectl(
+        "-n", release, "exec", pod, "--", "python", "-m", "pytest", "-p", "no:cacheprovider", "-v", "-rs", "-s",
+        "/tmp/e2e-libs/test_libraries.py", check=False, timeout=900,
+    )  # fmt: skip
+    print(f"libraries in the notebook pod: {time.monotonic() - started:.0f} s", file=sys.stderr)
+    print(proc.stdout[-5000:], file=sys.stderr)
+    assert proc.returncode == 0, proc.stdout[-12000:] + proc.stderr[-3000:]
+    assert "SKIPPED" not in proc.stdout, proc.stdout[-3000:]
 
 
 def test_graphframes_and_mleap_run_on_executor_pods_with_jars_given_to_the_session(release, tmp_path):

@@ -187,3 +187,45 @@ the image's entrypoint turns into ~/.mlflow/credentials (never an environment va
 {{- fail "catalog.database.url names an external database: set catalog.database.existingSecret to a Secret with its account (keys username and password)" -}}
 {{- end -}}
 {{- end -}}
+
+{{/* Cluster libraries (values libraries): the environment every pod running Spark's Python gets, its CA mount. */}}
+{{- define "mlrt.librariesEnv" -}}
+{{- $l := .Values.libraries -}}
+{{- if $l.packages }}
+- name: MLRT_LIBRARIES
+  value: {{ join " " $l.packages | quote }}
+- name: MLRT_LIBRARIES_DIR
+  value: {{ if .Values.lake.enabled }}/opt/mlrt/lake/.mlrt-libraries{{ else }}/tmp/mlrt-libraries{{ end }}
+{{- end }}
+{{- with $l.wheelhouse }}
+- name: MLRT_LIBRARIES_WHEELHOUSE
+  value: {{ . | quote }}
+{{- end }}
+{{- with $l.indexUrl }}
+- name: MLRT_PIP_INDEX_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- with $l.extraIndexUrl }}
+- name: MLRT_PIP_EXTRA_INDEX_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- if $l.caBundleConfigMap }}
+- name: MLRT_PIP_CA_BUNDLE
+  value: /etc/mlrt/pip-ca/ca.pem
+{{- end }}
+{{- end -}}
+{{- define "mlrt.librariesMounts" -}}
+{{- if .Values.libraries.caBundleConfigMap }}
+- name: pip-ca
+  mountPath: /etc/mlrt/pip-ca
+  readOnly: true
+{{- end }}
+{{- end -}}
+{{- define "mlrt.librariesVolumes" -}}
+{{- with .Values.libraries.caBundleConfigMap }}
+- name: pip-ca
+  configMap:
+    name: {{ . }}
+    items: [{key: ca.pem, path: ca.pem}]
+{{- end }}
+{{- end -}}
