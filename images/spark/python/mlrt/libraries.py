@@ -52,6 +52,7 @@ PYTHON_DIR = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 # The runtime's own packages: the image's venv (this module's interpreter is the image's Python).
 RUNTIME_SITE = sysconfig.get_paths()["purelib"]
 PTH = "_mlrt_runtime.pth"
+LOCKS = Path("/opt/mlrt/locks")  # the image's hash-checked locks: what the runtime pins
 DONE = ".mlrt-complete"
 # pip options whose value is a file or a place: an s3a:// value is fetched first.
 FILE_OPTIONS = {"-r", "--requirement", "-c", "--constraint", "-f", "--find-links"}
@@ -225,9 +226,19 @@ def wheelhouse_args(into: Path) -> list[str]:
 # ---- install, uninstall ------------------------------------------------------------------------------------------
 
 
+def _packaging():
+    """packaging's requirements and specifiers: the library where the image has it, else the copy pip carries."""
+    try:
+        from packaging import requirements, specifiers
+    except ImportError:  # the spark image: pip (pinned in every image) vendors it
+        from pip._vendor.packaging import requirements, specifiers
+    return requirements, specifiers
+
+
 def requested(args: list[str]) -> list[tuple[str, str]]:
     """(canonical name, specifier) of each plain requirement among pip install's arguments (files and URLs aside)."""
-    from packaging.requirements import InvalidRequirement, Requirement
+    requirements, _ = _packaging()
+    Requirement, InvalidRequirement = requirements.Requirement, requirements.InvalidRequirement
 
     out = []
     skip = False
@@ -248,7 +259,7 @@ def requested(args: list[str]) -> list[tuple[str, str]]:
 
 def guard(args: list[str], pinned: dict[str, tuple[str, str]], notebook: bool = True) -> None:
     """Refuse, before pip runs, a requirement that asks for another version of a runtime package."""
-    from packaging.specifiers import SpecifierSet
+    SpecifierSet = _packaging()[1].SpecifierSet
 
     for name, spec in requested(args):
         if name in pinned and spec and not SpecifierSet(spec).contains(pinned[name][1], prereleases=True):
@@ -376,6 +387,14 @@ def activate(files_dir: str) -> None:
 # ---- cluster libraries ------------------------------------------------------------------------------------------
 
 
+def runtime_digest() -> str:
+    """What the runtime's packages are: the image's locks (cheap to read at every start), else the packages."""
+    locks = sorted(LOCKS.glob("*.lock")) if LOCKS.is_dir() else []
+    if locks:
+        return hashlib.sha256(b"".join(path.read_bytes() for path in locks)).hexdigest()
+    return hashlib.sha256(json.dumps(sorted(pins([RUNTIME_SITE]).values())).encode()).hexdigest()
+
+
 @contextmanager
 def locked(path: Path) -> Iterator[None]:
     with open(path, "w") as handle:
@@ -389,7 +408,6 @@ def locked(path: Path) -> Iterator[None]:
 def cluster(spec: str, base: Path, echo: Echo) -> Path:
     """Install the cluster libraries `spec` once under base; their site-packages."""
     items = shlex.split(spec)
-    pinned = pins([RUNTIME_SITE])
     key = hashlib.sha256(
         json.dumps(
             [
@@ -397,7 +415,7 @@ def cluster(spec: str, base: Path, echo: Echo) -> Path:
                 os.environ.get("MLRT_LIBRARIES_WHEELHOUSE", ""),
                 os.environ.get("PIP_INDEX_URL", ""),
                 os.environ.get("PIP_EXTRA_INDEX_URL", ""),
-                sorted(pinned.values()),
+                runtime_digest(),
             ]
         ).encode()
     ).hexdigest()[:16]
