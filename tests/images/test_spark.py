@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tests.conftest import ROOT
+from tests.wheels import wheel
 from tooling import jars
 
 from .conftest import PINS, inspect, key_pair_dir, run
@@ -173,6 +174,13 @@ s = (SparkSession.builder.master("local[2]").config("spark.eventLog.enabled", "f
      .config("spark.jars.packages", "org.mlrt.probe:hello:1.0").getOrCreate())
 df = s.createDataFrame(pd.DataFrame({"x": range(100)}))
 print("ARROW", os.getuid(), df.groupBy().sum("x").collect()[0][0], df.toPandas().shape[0])
+# A notebook's %pip environment as its session ships it (mlrt.libraries): an archive named mlrt-libs-*, added to a
+# running session, is on the Python workers' path from the next task on (mlrt.pyspark_daemon).
+import zipfile
+with zipfile.ZipFile("/tmp/mlrt-libs-image-1.zip", "w") as zf:
+    zf.writestr("mlrt_image_probe.py", "VALUE = 41\n")
+s.sparkContext.addArchive("/tmp/mlrt-libs-image-1.zip")
+print("ARCHIVE", s.sparkContext.parallelize(range(2), 2).map(lambda _: __import__("mlrt_image_probe").VALUE + 1).sum())
 print("PACKAGES", ",".join(j for j in s.sparkContext._jsc.sc().listJars().mkString(",").split(",") if "hello" in j))
 s.range(0, 100).write.format("delta").save("/tmp/t")
 DeltaTable.forPath(s, "/tmp/t").delete("id < 10")
@@ -205,6 +213,28 @@ def local_session(image) -> dict[str, str]:
 
 def test_local_job_with_arrow_runs_as_non_root(local_session):
     assert local_session["ARROW"].split() == ["185", "4950", "100"], local_session["output"]
+
+
+def test_a_notebook_environment_added_to_a_running_session_reaches_its_python_workers(local_session):
+    assert local_session["ARCHIVE"] == "84", local_session["output"]
+
+
+def test_cluster_libraries_install_at_start_from_a_wheelhouse_and_refuse_a_runtime_change(image, tmp_path):
+    """MLRT_LIBRARIES through the entrypoint (offline: a wheelhouse directory): importable by the container's Python
+    (PYTHONPATH, which executors inherit); a list that needs another numpy stops the container, named."""
+    house = tmp_path / "wheels"
+    house.mkdir()
+    wheel(house, "mlrt_cluster_probe", "1.0", code="VALUE = 7\n")
+    house.chmod(0o755)
+    env = {"MLRT_LIBRARIES": "mlrt_cluster_probe==1.0", "MLRT_LIBRARIES_WHEELHOUSE": "/wheels"}
+    env["MLRT_LIBRARIES_DIR"] = "/tmp/libraries"
+    out = run(image, "python", "-c", "import mlrt_cluster_probe as m; print(m.VALUE, m.__file__)", env=env,
+              volumes={str(house): "/wheels"})  # fmt: skip
+    assert out.split()[0] == "7" and out.split()[1].startswith("/tmp/libraries/cluster-"), out
+    refused = run(image, "true", env={**env, "MLRT_LIBRARIES": "numpy==1.0.0"}, volumes={str(house): "/wheels"},
+                  check=False)  # fmt: skip
+    assert refused.returncode == 64, refused.stderr
+    assert "cluster libraries cannot replace" in refused.stderr and "mlrt-entrypoint: ERROR" in refused.stderr
 
 
 def test_delta_and_packages_from_the_configured_repositories(image, local_session):

@@ -4,8 +4,6 @@ smoke_tests/test_libraries.py; cluster libraries at container start: the same fi
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import importlib.util
 import sys
 import zipfile
@@ -14,33 +12,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.wheels import wheel
 
 spec = importlib.util.spec_from_file_location("mlrt_libraries", ROOT / "images/spark/python/mlrt/libraries.py")
 libraries = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(libraries)
-
-
-def wheel(folder: Path, name: str, version: str, requires: list[str] = (), code: str = "VALUE = 1\n") -> Path:
-    """A pure-Python wheel of one module, `name`, that pip installs."""
-    dist = f"{name}-{version}.dist-info"
-    files = {
-        f"{name}.py": code,
-        f"{dist}/METADATA": "Metadata-Version: 2.1\nName: {}\nVersion: {}\n{}".format(
-            name, version, "".join(f"Requires-Dist: {r}\n" for r in requires)
-        ),
-        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: mlrt-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = []
-    for path, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(text.encode())}")
-    record.append(f"{dist}/RECORD,,")
-    path = folder / f"{name}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w") as zf:
-        for name_, text in files.items():
-            zf.writestr(name_, text)
-        zf.writestr(f"{dist}/RECORD", "\n".join(record) + "\n")
-    return path
 
 
 @pytest.fixture()
