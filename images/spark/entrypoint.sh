@@ -23,11 +23,13 @@
 # property, an environment variable or a command-line argument. Likewise MLRT_MLFLOW_CREDENTIALS_DIR (username,
 # password) becomes ~/.mlflow/credentials for MLflow's clients.
 # Python libraries beyond the image (docs/libraries.md), every role:
-#   MLRT_PIP_CA_BUNDLE      a PEM file pip trusts (PIP_CERT) when it is not empty: a private index's CA, a proxy's
-#   MLRT_PIP_INDEX_URL, MLRT_PIP_EXTRA_INDEX_URL   pip's PIP_INDEX_URL, PIP_EXTRA_INDEX_URL when not empty
+#   MLRT_PIP_CA_BUNDLE      a PEM file pip trusts when it is not empty: a private index's CA, a proxy's
+#   MLRT_PIP_INDEX_URL, MLRT_PIP_EXTRA_INDEX_URL   pip's index and extra index when not empty
+#                           (all three go to ~/.config/pip/pip.conf, which every pip of the container reads)
 #   MLRT_LIBRARIES          cluster libraries (pip arguments; s3a:// wheels and -r files too), installed once into
 #                           MLRT_LIBRARIES_DIR (a volume keeps them across restarts) by `python -m mlrt.libraries
-#                           cluster` and put on PYTHONPATH: executors, kernels and the Connect server import them
+#                           cluster`: every Python process of the container imports them (executors, kernels, the
+#                           Connect server, exec sessions)
 set -euo pipefail
 
 die() { echo "mlrt-entrypoint: ERROR: $*" >&2; exit 64; }
@@ -135,19 +137,25 @@ assemble_conf() {
   fi
 }
 
-# pip's settings from the deployment: a CA bundle (an empty file or /dev/null: none), a private index.
+# pip's settings from the deployment (a CA bundle: an empty file or /dev/null is none; a private index), as pip's
+# user configuration file: pip reads it in every process of the container, `docker exec` sessions included.
 pip_settings() {
-  if [ -s "${MLRT_PIP_CA_BUNDLE:-}" ]; then export PIP_CERT="$MLRT_PIP_CA_BUNDLE"; fi
-  if [ -n "${MLRT_PIP_INDEX_URL:-}" ]; then export PIP_INDEX_URL="$MLRT_PIP_INDEX_URL"; fi
-  if [ -n "${MLRT_PIP_EXTRA_INDEX_URL:-}" ]; then export PIP_EXTRA_INDEX_URL="$MLRT_PIP_EXTRA_INDEX_URL"; fi
+  local lines=() file
+  if [ -s "${MLRT_PIP_CA_BUNDLE:-}" ]; then lines+=("cert = $MLRT_PIP_CA_BUNDLE"); fi
+  if [ -n "${MLRT_PIP_INDEX_URL:-}" ]; then lines+=("index-url = $MLRT_PIP_INDEX_URL"); fi
+  if [ -n "${MLRT_PIP_EXTRA_INDEX_URL:-}" ]; then lines+=("extra-index-url = $MLRT_PIP_EXTRA_INDEX_URL"); fi
+  if [ "${#lines[@]}" -eq 0 ]; then return 0; fi
+  file=$(private_file .config/pip pip.conf "pip's settings")
+  { echo '[global]'; printf '%s\n' "${lines[@]}"; } >"$file"
 }
 
 cluster_libraries() {
-  [ -n "${MLRT_LIBRARIES:-}" ] || return 0
-  local site
-  site=$(python -m mlrt.libraries cluster) \
+  if [ -z "${MLRT_LIBRARIES:-}" ]; then
+    rm -f /tmp/mlrt-cluster-libraries
+    return 0
+  fi
+  python -m mlrt.libraries cluster >/dev/null \
     || die "the cluster libraries MLRT_LIBRARIES=$MLRT_LIBRARIES could not be installed (pip's message is above); fix the list, or the index (PIP_INDEX_URL, MLRT_PIP_CA_BUNDLE) or wheelhouse (MLRT_LIBRARIES_WHEELHOUSE) it comes from"
-  export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
 }
 
 s3_credentials

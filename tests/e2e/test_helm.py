@@ -115,44 +115,40 @@ def test_notebook_session_runs_on_executor_pods(release):
 E2E_NOTEBOOKS = os.environ.get("MLRT_E2E_NOTEBOOKS", "getting-started or examples_are_shipped or several_executors")
 
 
-def test_example_notebooks_run_in_the_notebook_pod(release):
-    """Example notebooks of the image, executed headless in the notebook pod (as a user opens them there):
-    smoke_tests/test_notebooks.py run by pytest in that pod, each notebook a Kubernetes driver of its own."""
+def smoke_tests_in_the_notebook_pod(release: str, module: str, *args: str, timeout: int) -> str:
+    """Run smoke_tests/MODULE (with its conftest) by pytest in the notebook pod, as a user's kernels run there; its
+    output, asserting it passed."""
     pod = f"{FULLNAME}-jupyter-0"
-    select = [] if E2E_NOTEBOOKS == "all" else ["-k", E2E_NOTEBOOKS]
-    for name in ("conftest.py", "test_notebooks.py"):
+    folder = f"/tmp/e2e-{module.removesuffix('.py')}"
+    for name in ("conftest.py", module):
         source = (ROOT / "smoke_tests" / name).read_text()
-        write = f"mkdir -p /tmp/e2e-nb && cat > /tmp/e2e-nb/{name}"
-        kubectl("-n", release, "exec", "-i", pod, "--", "bash", "-c", write, stdin=source)
+        kubectl("-n", release, "exec", "-i", pod, "--", "bash", "-c", f"mkdir -p {folder} && cat > {folder}/{name}",
+                stdin=source)  # fmt: skip
     started = time.monotonic()
     proc = kubectl(
         "-n", release, "exec", pod, "--", "python", "-m", "pytest", "-p", "no:cacheprovider", "-v", "-rs",
-        "--durations=0", *select, "/tmp/e2e-nb/test_notebooks.py", check=False, timeout=2400,
+        "--durations=0", *args, f"{folder}/{module}", check=False, timeout=timeout,
     )  # fmt: skip
-    print(f"example notebooks in the notebook pod: {time.monotonic() - started:.0f} s", file=sys.stderr)
+    print(f"{module} in the notebook pod: {time.monotonic() - started:.0f} s", file=sys.stderr)
     print(proc.stdout[-5000:], file=sys.stderr)
     assert proc.returncode == 0, proc.stdout[-12000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_example_notebooks_run_in_the_notebook_pod(release):
+    """Example notebooks of the image, executed headless in the notebook pod (as a user opens them there):
+    smoke_tests/test_notebooks.py run by pytest in that pod, each notebook a Kubernetes driver of its own."""
+    select = [] if E2E_NOTEBOOKS == "all" else ["-k", E2E_NOTEBOOKS]
+    smoke_tests_in_the_notebook_pod(release, "test_notebooks.py", *select, timeout=2400)
 
 
 def test_notebook_libraries_reach_executor_pods_and_cluster_libraries_every_session(release):
-    """smoke_tests/test_libraries.py in the notebook pod, as a user's kernels run there: `%pip install` in a kernel
-    reaches the executor pods of its session (pure Python and compiled), a second kernel's session sees none of it,
-    the pinned stack is guarded, a wheel from the object store installs, and the release's cluster libraries
-    (values-local.yaml: libraries.packages) are importable on the driver and executor pods of new sessions."""
-    pod = f"{FULLNAME}-jupyter-0"
-    for name in ("conftest.py", "test_libraries.py"):
-        source = (ROOT / "smoke_tests" / name).read_text()
-        write = f"mkdir -p /tmp/e2e-libs && cat > /tmp/e2e-libs/{name}"
-        kubectl("-n", release, "exec", "-i", pod, "--", "bash", "-c", write, stdin=source)
-    started = time.monotonic()
-    proc = kubectl(
-        "-n", release, "exec", pod, "--", "python", "-m", "pytest", "-p", "no:cacheprovider", "-v", "-rs", "-s",
-        "/tmp/e2e-libs/test_libraries.py", check=False, timeout=900,
-    )  # fmt: skip
-    print(f"libraries in the notebook pod: {time.monotonic() - started:.0f} s", file=sys.stderr)
-    print(proc.stdout[-5000:], file=sys.stderr)
-    assert proc.returncode == 0, proc.stdout[-12000:] + proc.stderr[-3000:]
-    assert "SKIPPED" not in proc.stdout, proc.stdout[-3000:]
+    """smoke_tests/test_libraries.py in the notebook pod: `%pip install` in a kernel reaches the executor pods of
+    its session (pure Python and compiled), a second kernel's session sees none of it, the pinned stack is guarded,
+    a wheel from the object store installs, and the release's cluster libraries (values-local.yaml:
+    libraries.packages) are importable on the driver and executor pods of new sessions."""
+    out = smoke_tests_in_the_notebook_pod(release, "test_libraries.py", "-s", timeout=900)
+    assert "SKIPPED" not in out, out[-3000:]
 
 
 def test_graphframes_and_mleap_run_on_executor_pods_with_jars_given_to_the_session(release, tmp_path):

@@ -228,9 +228,13 @@ def test_cluster_libraries_install_at_start_from_a_wheelhouse_and_refuse_a_runti
     house.chmod(0o755)
     env = {"MLRT_LIBRARIES": "mlrt_cluster_probe==1.0", "MLRT_LIBRARIES_WHEELHOUSE": "/wheels"}
     env["MLRT_LIBRARIES_DIR"] = "/tmp/libraries"
-    out = run(image, "python", "-c", "import mlrt_cluster_probe as m; print(m.VALUE, m.__file__)", env=env,
+    env["MLRT_PIP_INDEX_URL"] = "https://pypi.example/simple"
+    probe = "import mlrt_cluster_probe as m; print(m.VALUE, m.__file__)"
+    # no PYTHONPATH: any Python of the container (an exec session too) finds them; pip's settings in its config file
+    out = run(image, "bash", "-c", f"env -u PYTHONPATH python -c '{probe}' && cat ~/.config/pip/pip.conf", env=env,
               volumes={str(house): "/wheels"})  # fmt: skip
     assert out.split()[0] == "7" and out.split()[1].startswith("/tmp/libraries/cluster-"), out
+    assert "[global]\nindex-url = https://pypi.example/simple" in out, out
     refused = run(image, "true", env={**env, "MLRT_LIBRARIES": "numpy==1.0.0"}, volumes={str(house): "/wheels"},
                   check=False)  # fmt: skip
     assert refused.returncode == 64, refused.stderr

@@ -61,10 +61,12 @@ def test_drivers_and_executors_may_reach_pips_index_unless_closed():
     docs = render()
     for role in ("driver", "executor"):
         policy = by(docs, "NetworkPolicy", f"mlrt-pip-index-{role}")["spec"]
-        assert policy["egress"] == [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 443}, {"port": 80}]}]
-    assert by(docs, "NetworkPolicy", "mlrt-pip-index-driver")["spec"]["podSelector"]["matchLabels"][
-        "mlrt.io/spark-role"
-    ] == "driver"
+        to_index = {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 443}, {"port": 80}]}
+        assert policy["egress"] == [to_index]
+    assert (
+        by(docs, "NetworkPolicy", "mlrt-pip-index-driver")["spec"]["podSelector"]["matchLabels"]["mlrt.io/spark-role"]
+        == "driver"
+    )
     closed = render("libraries.indexEgressCIDR=")
     assert not [d for d in closed if d["metadata"]["name"].startswith("mlrt-pip-index")]
 

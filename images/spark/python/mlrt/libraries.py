@@ -2,9 +2,11 @@
 
   python -m mlrt.libraries cluster    install MLRT_LIBRARIES (pip arguments: pinned names, wheels, `-r FILE`; an
                                       s3a:// URL for any file) once into a layer under MLRT_LIBRARIES_DIR, keyed
-                                      by what was asked, and print its site-packages; the entrypoint puts it on
-                                      PYTHONPATH of every process the container starts (executors, kernels, the
-                                      Connect server). Kept on a volume, a restart does not download again.
+                                      by what was asked, and name its site-packages in POINTER (the entrypoint runs
+                                      it at start): every Python process of the container, executors, kernels, the
+                                      Connect server and `docker exec`/`kubectl exec` sessions alike, puts it on its
+                                      path (mlrt._cluster_path, from a .pth file in the image's site-packages). Kept
+                                      on a volume, a restart does not download again.
 
 Notebook-scoped libraries (`%pip` in a notebook, mlrt.notebook_libraries): an Environment of the kernel's own, its
 site-packages first on the kernel's path. After each change it is zipped into an archive named
@@ -23,7 +25,7 @@ version of one is refused, naming it and the version the runtime pins, unless --
 Environment: MLRT_S3_ENDPOINT (an S3-compatible endpoint for s3a:// URLs; credentials from the AWS SDK's default
 chain, which the entrypoint feeds), MLRT_LIBRARIES_WHEELHOUSE (an s3a:// prefix or directory of wheels: pip gets
 --no-index --find-links, for clusters without an index), and pip's own settings (PIP_INDEX_URL,
-PIP_EXTRA_INDEX_URL, PIP_CERT, which the entrypoint sets from MLRT_PIP_CA_BUNDLE).
+PIP_EXTRA_INDEX_URL; the entrypoint writes the deployment's into ~/.config/pip/pip.conf).
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ PYTHON_DIR = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 # The runtime's own packages: the image's venv (this module's interpreter is the image's Python).
 RUNTIME_SITE = sysconfig.get_paths()["purelib"]
 PTH = "_mlrt_runtime.pth"
+# Where `cluster` names this container's cluster libraries (container-local; mlrt._cluster_path reads it).
+POINTER = Path("/tmp/mlrt-cluster-libraries")
 LOCKS = Path("/opt/mlrt/locks")  # the image's hash-checked locks: what the runtime pins
 DONE = ".mlrt-complete"
 # pip options whose value is a file or a place: an s3a:// value is fetched first.
@@ -71,10 +75,18 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def cluster_site() -> str | None:
+    """This container's cluster libraries (their site-packages, as POINTER names it), if any."""
+    try:
+        path = POINTER.read_text().strip()
+    except OSError:
+        return None
+    return path if path and os.path.isdir(path) else None
+
+
 def layers() -> list[str]:
-    """The runtime's site-packages directories, in import order: cluster libraries (PYTHONPATH), then the image's."""
-    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.isdir(p)]
-    return [*extra, RUNTIME_SITE]
+    """The runtime's site-packages directories, in import order: the image's, then the cluster libraries'."""
+    return [RUNTIME_SITE, *filter(None, [cluster_site()])]
 
 
 def pins(sites: list[str] | None = None) -> dict[str, tuple[str, str]]:
@@ -449,14 +461,17 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     spec = os.environ.get("MLRT_LIBRARIES", "").strip()
+    POINTER.unlink(missing_ok=True)
     if not spec:
         return 0
     base = Path(os.environ.get("MLRT_LIBRARIES_DIR") or "/tmp/mlrt-libraries")
     try:
-        print(cluster(spec, base, lambda line: print(line, file=sys.stderr, flush=True)))
+        site_dir = cluster(spec, base, lambda line: print(line, file=sys.stderr, flush=True))
     except (LibraryError, OSError) as exc:
         print(f"mlrt-libraries: ERROR: {exc}", file=sys.stderr)
         return 1
+    POINTER.write_text(f"{site_dir}\n")
+    print(site_dir)
     return 0
 
 
