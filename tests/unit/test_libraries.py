@@ -89,6 +89,7 @@ def test_the_newest_archive_goes_first_on_the_path_and_replaces_the_one_before(e
     files = tmp_path / "spark-files"
     files.mkdir()
     monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.chdir(files)  # an executor's files directory is "." (its working directory)
     for number, value in ((1, 1), (2, 2)):
         wheel(house, "mlrtdemo", f"{number}.0", code=f"VALUE = {value}\n")
         libraries.install(env, offline(house, f"mlrtdemo=={number}.0"), print)
@@ -96,7 +97,7 @@ def test_the_newest_archive_goes_first_on_the_path_and_replaces_the_one_before(e
         with zipfile.ZipFile(archive) as zf:  # what an executor unpacks: the environment less its .pth
             assert libraries.PTH not in zf.namelist() and "mlrtdemo.py" in zf.namelist()
             zf.extractall(files / archive.name)
-        libraries.activate(str(files))
+        libraries.activate(".")
         import mlrtdemo
 
         assert mlrtdemo.VALUE == value and mlrtdemo.__file__.startswith(str(files / archive.name))

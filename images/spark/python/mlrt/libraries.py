@@ -364,12 +364,13 @@ def newest(files_dir: str) -> str | None:
             number = int(match.group("n"))
             if best is None or number > best[0]:
                 best = (number, entry.path)
-    return best[1] if best else None
+    # absolute: an executor's files directory is "." (its working directory), and the modules' __file__ is absolute
+    return os.path.abspath(best[1]) if best else None
 
 
 def forget(folder: str) -> None:
     """Drop modules loaded from folder, so that the next import loads what is there now."""
-    prefix = folder.rstrip(os.sep) + os.sep
+    prefix = os.path.abspath(folder).rstrip(os.sep) + os.sep
     for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None) or ""
         if file.startswith(prefix):
