@@ -149,7 +149,7 @@ test-cluster: venv browser ## host-side checks of the running cluster (ports, lo
 # that once put both ranks on one executor, and the shared table catalog's. The catalog's managed-table smoke test
 # is left to helm test: notebook 18 (table-catalog) creates a managed table and a view by name on compose.
 # `make smoke` alone runs every notebook and test; helm test runs the smoke tests on Kubernetes.
-SMOKE_IN_TEST := -k "(not test_example_notebook_runs or getting-started or tensorflow-mirrored-strategy or table-catalog or libraries) and not test_a_managed_delta_table"
+SMOKE_IN_TEST := -k "(not test_example_notebook_runs or getting-started or tensorflow-mirrored-strategy or table-catalog) and not test_a_managed_delta_table"
 test: ## everything: static checks, unit tests, tools, build, image tests, compose and Kubernetes e2e (docs/testing.md)
 	@$(PYTHON) -m tests.stages --smoke-args '$(SMOKE_IN_TEST)'
 
