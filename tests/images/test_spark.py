@@ -178,7 +178,7 @@ print("ARROW", os.getuid(), df.groupBy().sum("x").collect()[0][0], df.toPandas()
 # running session, is on the Python workers' path from the next task on (mlrt.pyspark_daemon).
 import zipfile
 with zipfile.ZipFile("/tmp/mlrt-libs-image-1.zip", "w") as zf:
-    zf.writestr("mlrt_image_probe.py", "VALUE = 41\n")
+    zf.writestr("mlrt_image_probe.py", "VALUE = 41\\n")
 s.sparkContext.addArchive("/tmp/mlrt-libs-image-1.zip")
 print("ARCHIVE", s.sparkContext.parallelize(range(2), 2).map(lambda _: __import__("mlrt_image_probe").VALUE + 1).sum())
 print("PACKAGES", ",".join(j for j in s.sparkContext._jsc.sc().listJars().mkString(",").split(",") if "hello" in j))
