@@ -112,11 +112,14 @@ def start(name: str, cwd: str) -> Kernel:
     ready = time.monotonic()
     kernel.ok(
         "from pyspark.sql import SparkSession\n"
-        # Small sessions (2 executors of 1 core): two of them fit beside the smoke suite's own session on compose.
+        # Small sessions (2 executors of 1 core, 512 MB): two of them fit beside the smoke suite's own session (4
+        # cores, 1 GB executors) on compose's two workers (4 cores, 2 GB each); with 1 GB executors the second one
+        # waited for memory forever.
         f"spark = (SparkSession.builder.appName({name!r}).config('spark.cores.max', '2')\n"
-        "         .config('spark.executor.memory', '1g').config('spark.executor.memoryOverhead', '512m')\n"
+        "         .config('spark.executor.memory', '512m').config('spark.executor.memoryOverhead', '512m')\n"
         "         .getOrCreate())\n"
-        "spark.range(4).count()\n" + PROBE
+        "spark.range(4).count()\n" + PROBE,
+        timeout=240,
     )
     print(f"{name}: kernel {ready - started:.1f} s, its session's first job {time.monotonic() - ready:.1f} s later")
     return kernel
