@@ -176,17 +176,20 @@ def namespace_health(namespace: str) -> str:
     return f"pods:\n{pods}\nwarning events (newest last):\n{chr(10).join(events.splitlines()[-25:])}"
 
 
-def only_kept_claims_are_left(namespace: str, kept: list[str], delete: bool = True) -> None:
+def only_kept_claims_are_left(
+    namespace: str, kept: list[str], delete: bool = True, users_own: tuple[str, ...] = ()
+) -> None:
     """After an uninstall: nothing but the claims kept on purpose (the notebook workspace, which StatefulSets
     keep, and under Helm the lake, which the chart marks `keep`: notebooks and tables are never deleted by an
-    uninstall); then (delete) the test deletes them explicitly."""
-    keep = tuple(f"persistentvolumeclaim/{claim}" for claim in kept)
+    uninstall) and what the user made before installing (USERS_OWN, e.g. a ConfigMap the values name, which the
+    release must leave alone); then (delete) the test deletes the claims explicitly."""
+    keep = tuple(f"persistentvolumeclaim/{claim}" for claim in kept) + users_own
     deadline = time.monotonic() + 180
     while (left := leftovers(namespace, keep=keep)) and time.monotonic() < deadline:
         time.sleep(3)
     assert left == [], f"left behind after the uninstall: {left}"
     claims = kubectl("-n", namespace, "get", "pvc", "-o", "name").stdout.split()
-    assert sorted(claims) == sorted(keep), claims
+    assert sorted(claims) == sorted(k for k in keep if k.startswith("persistentvolumeclaim/")), claims
     if delete:
         kubectl("-n", namespace, "delete", "pvc", "--all", "--wait=true")
 

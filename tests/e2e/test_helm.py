@@ -65,6 +65,9 @@ def catalog_rows(namespace: str) -> tuple[int, int]:
             spark.stop()
 
 
+PIP_CA_CONFIGMAP = "mlrt-pip-ca"  # made by the test as a user would, before installing: an uninstall keeps it
+
+
 def pip_ca_values(namespace: str) -> list[str]:
     """The CA bundle this host's pip and image builds trust, as the release's libraries.caBundleConfigMap (pods reach
     PyPI through the same network), or nothing when there is none."""
@@ -73,10 +76,10 @@ def pip_ca_values(namespace: str) -> list[str]:
     ca = ca_bundle()
     if ca is None:
         return []
-    manifest = kubectl("-n", namespace, "create", "configmap", "mlrt-pip-ca", f"--from-file=ca.pem={ca}",
+    manifest = kubectl("-n", namespace, "create", "configmap", PIP_CA_CONFIGMAP, f"--from-file=ca.pem={ca}",
                        "--dry-run=client", "-o", "yaml").stdout  # fmt: skip
     kubectl("-n", namespace, "apply", "-f", "-", stdin=manifest)
-    return ["--set", "libraries.caBundleConfigMap=mlrt-pip-ca"]
+    return ["--set", f"libraries.caBundleConfigMap={PIP_CA_CONFIGMAP}"]
 
 
 def install(namespace: str) -> None:
@@ -572,7 +575,7 @@ def test_uninstall_keeps_the_workspace_and_a_reinstall_reattaches_it(release):
     kubectl("-n", release, "exec", f"{FULLNAME}-jupyter-0", "--", "bash", "-c",
             f"cp /opt/mlrt/examples/00-getting-started.ipynb /home/mlrt/work/{notebook}")  # fmt: skip
     run(HELM, "uninstall", RELEASE, "-n", release, "--wait", "--timeout", "5m", timeout=400)
-    only_kept_claims_are_left(release, KEPT_CLAIMS, delete=False)
+    only_kept_claims_are_left(release, KEPT_CLAIMS, delete=False, users_own=(f"configmap/{PIP_CA_CONFIGMAP}",))
     install(release)
     token = secret_value(release, f"{FULLNAME}-jupyter", "token")  # a new release: a new generated token
     with port_forward(release, f"svc/{FULLNAME}-jupyter", 8888) as url:
@@ -584,4 +587,4 @@ def test_uninstall_keeps_the_workspace_and_a_reinstall_reattaches_it(release):
 
 def test_uninstall_leaves_nothing_behind(release):
     run(HELM, "uninstall", RELEASE, "-n", release, "--wait", "--timeout", "5m", timeout=400)
-    only_kept_claims_are_left(release, KEPT_CLAIMS)
+    only_kept_claims_are_left(release, KEPT_CLAIMS, users_own=(f"configmap/{PIP_CA_CONFIGMAP}",))
