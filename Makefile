@@ -15,7 +15,7 @@ SMOKE_ARGS ?=
 # The Go tools (tooling/versions.py TOOLS_BIN, shared by every clone).
 TOOLS_BIN := $(or $(MLRT_TOOLS_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mlrt/tools)/bin
 
-.PHONY: help bootstrap venv lock lock-check lint unit build test-images runtime-manifest runtime-manifest-check env up gpu-check down smoke \
+.PHONY: help bootstrap test-host-tools venv lock lock-check lint unit build test-images runtime-manifest runtime-manifest-check env up gpu-check down smoke \
 	test-cluster browser test tools bench clean-volumes sbom k8s-tools k8s-validate k8s-kustomize-base k8s-docs submit \
 	k8s-gomod k8s-up k8s-restart-check k8s-down k8s-status k8s-e2e
 
@@ -134,10 +134,12 @@ smoke: ## run the smoke tests in the driver (jupyter) container against the runn
 	$(COMPOSE) cp smoke_tests/. jupyter:/tmp/mlrt-smoke-tests
 	$(COMPOSE) exec -T -w /tmp/mlrt-smoke-tests jupyter python -X faulthandler -m pytest -p no:cacheprovider -v --durations=20 $(SMOKE_ARGS)
 
-browser: ## Chromium for the browser test (installs Debian's chromium on a bare Debian host; or set MLRT_CHROMIUM)
-	@bash tooling/bootstrap-browser.sh
+test-host-tools: ## Chromium (the browser test) and tcpdump (the no-call-home test): Debian's, on a bare Debian host
+	@bash tooling/bootstrap-test-host.sh
 
-test-cluster: venv browser ## host-side checks of the running cluster (ports, login over HTTP, JupyterLab in Chromium)
+browser: test-host-tools ## the same (Chromium; or set MLRT_CHROMIUM)
+
+test-cluster: venv test-host-tools ## host-side checks of the running cluster (ports, login over HTTP, JupyterLab in Chromium)
 	$(VPY) -m pytest tests/cluster --durations=15
 
 # The stages, their order and their budgets: tests/stages.py and docs/testing.md (what each proves, what it
@@ -149,7 +151,7 @@ test-cluster: venv browser ## host-side checks of the running cluster (ports, lo
 # that once put both ranks on one executor, and the shared table catalog's. The catalog's managed-table smoke test
 # is left to helm test: notebook 18 (table-catalog) creates a managed table and a view by name on compose.
 # `make smoke` alone runs every notebook and test; helm test runs the smoke tests on Kubernetes.
-SMOKE_IN_TEST := -k "(not test_example_notebook_runs or getting-started or tensorflow-mirrored-strategy or table-catalog) and not test_a_managed_delta_table"
+SMOKE_IN_TEST := -k "(not test_example_notebook_runs or tensorflow-mirrored-strategy or table-catalog) and not test_a_managed_delta_table"
 test: ## everything: static checks, unit tests, tools, build, image tests, compose and Kubernetes e2e (docs/testing.md)
 	@$(PYTHON) -m tests.stages --smoke-args '$(SMOKE_IN_TEST)'
 

@@ -6,3 +6,5 @@ c.InteractiveShellApp.extensions.append("mlrt.job_progress")
 c.InteractiveShellApp.extensions.append("mlrt.catalog_hints")
 # `%pip install` makes notebook-scoped libraries that reach the session's executors (mlrt.notebook_libraries).
 c.InteractiveShellApp.extensions.append("mlrt.notebook_libraries")
+# MLflow's "View run" links open the run through JupyterLab's proxy (mlrt.mlflow_links).
+c.InteractiveShellApp.extensions.append("mlrt.mlflow_links")

@@ -18,6 +18,13 @@ c.ServerApp.root_dir = "/home/mlrt/work"
 c.ServerApp.allow_remote_access = True
 c.ServerApp.terminado_settings = {"shell_command": ["/bin/bash", "-l"]}
 
+# A kernel idle for MLRT_KERNEL_IDLE_TIMEOUT_S seconds (default an hour; 0: never) is shut down, open tab or not,
+# so that its Spark session gives the cluster's cores back (docs/notebooks.md). A busy kernel is never culled.
+c.MappingKernelManager.cull_idle_timeout = workspace.kernel_idle_timeout()
+c.MappingKernelManager.cull_interval = max(1, min(300, c.MappingKernelManager.cull_idle_timeout // 2 or 300))
+c.MappingKernelManager.cull_connected = True
+c.MappingKernelManager.cull_busy = False
+
 # No outbound calls (air-gapped clusters): no Jupyter news, no update checks, no extension listing from PyPI.
 # The news prompt's plugin is disabled in /etc/jupyter/labconfig/page_config.json.
 c.LabApp.news_url = None

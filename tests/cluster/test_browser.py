@@ -59,7 +59,7 @@ def browser_page(tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     if not os.path.exists(CHROMIUM):
-        pytest.fail(f"no Chromium at {CHROMIUM}: run `make browser` (installs Debian's) or set MLRT_CHROMIUM")
+        pytest.fail(f"no Chromium at {CHROMIUM}: run `make test-host-tools` (installs Debian's) or set MLRT_CHROMIUM")
     SHOTS.mkdir(parents=True, exist_ok=True)
     for old in SHOTS.glob("*.png"):
         old.unlink()
@@ -111,6 +111,8 @@ def test_workspace_in_a_browser(browser_page, token, notebook):
         cards = page.locator(".jp-LauncherCard").all_inner_texts()
         for title in ("Spark UI", "Spark history", "MLflow", "Spark master"):
             assert any(title == c.strip() for c in cards), f"no launcher entry {title!r} in {cards}"
+            icon = page.locator(".jp-LauncherCard", has_text=title).first.locator(".jp-LauncherCard-icon svg")
+            assert icon.count() == 1 and "<path" in icon.evaluate("e => e.outerHTML"), f"no icon on {title!r}"
         assert page.locator("text=Would you like to receive official Jupyter news").count() == 0
 
     with step(page, "04-notebook-opened"):
@@ -140,6 +142,14 @@ def test_workspace_in_a_browser(browser_page, token, notebook):
         outputs = "\n".join(page.locator(".jp-OutputArea-output").all_inner_texts())
         run_id = re.search(r"http://\S+ ([0-9a-f]{32})", outputs)
         assert run_id, "the MLflow cell printed no run id"
+        # Output a user can read: no warnings (MLflow's git warning was three screens of them)
+        stderr = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+        warnings = [t for t in stderr.all_inner_texts() if re.search(r"WARN|Failed to import", t)]
+        assert not warnings, f"the notebook printed warnings: {warnings}"
+        # MLflow's run link opens through JupyterLab (its proxy at /mlflow/), not at the cluster's mlflow:5000
+        link = page.locator(".jp-OutputArea-output a", has_text="first-run").first
+        run_link = link.evaluate("a => a.href")
+        assert run_link.startswith(f"{JUPYTER}/mlflow/#/experiments/") and run_link.endswith(run_id.group(1)), run_link
 
     with step(page, "06-job-progress"):
         assert page.locator(".sparkMonitorCellRoot").count() >= 1, "no Spark progress display under any cell"
@@ -178,10 +188,7 @@ def test_workspace_in_a_browser(browser_page, token, notebook):
         frame.locator("text=Spark Jobs").first.wait_for()
 
     with step(page, "11-mlflow-run"):
-        api = f"{JUPYTER}/mlflow/api/2.0/mlflow/experiments/get-by-name"
-        found = page.request.get(api, params={"experiment_name": "getting-started"})
-        experiment = found.json()["experiment"]["experiment_id"]
-        page.goto(f"{JUPYTER}/mlflow/#/experiments/{experiment}/runs/{run_id.group(1)}")
+        page.goto(run_link)  # the link the notebook showed
         page.get_by_text("first-run", exact=True).first.wait_for()
         page.get_by_text("20000000").first.wait_for()  # the run's parameter "rows"
 

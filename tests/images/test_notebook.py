@@ -52,7 +52,11 @@ PROXIES = """
 import json, os
 from mlrt.workspace import proxied_servers
 servers = proxied_servers()
-print(json.dumps({n: [getattr(s, "host", "localhost"), s.port, s.launcher_entry.title] for n, s in servers.items()}))
+def icon(entry):  # the launcher tile's icon: an SVG file the image ships
+    path = entry.icon_path
+    return bool(path) and os.path.isfile(path) and open(path).read().lstrip().startswith("<svg")
+print(json.dumps({n: [getattr(s, "host", "localhost"), s.port, s.launcher_entry.title, icon(s.launcher_entry)]
+                  for n, s in servers.items()}))
 """
 
 
@@ -64,10 +68,10 @@ def test_proxied_uis_follow_the_environment(image):
     }
     servers = json.loads(run(image, "python", "-c", PROXIES, env=env).strip().splitlines()[-1])
     assert servers == {
-        "spark-ui": ["localhost", 4040, "Spark UI"],
-        "spark-history": ["spark-history", 18080, "Spark history"],
-        "mlflow": ["mlflow", 5000, "MLflow"],
-        "spark-master": ["spark-master", 8080, "Spark master"],
+        "spark-ui": ["localhost", 4040, "Spark UI", True],
+        "spark-history": ["spark-history", 18080, "Spark history", True],
+        "mlflow": ["mlflow", 5000, "MLflow", True],
+        "spark-master": ["spark-master", 8080, "Spark master", True],
     }
     # A file-based MLflow store has no UI to proxy; nothing else is configured.
     alone = json.loads(
@@ -168,6 +172,63 @@ def test_proxy_routes_answer_behind_the_login(lab):
     assert code in (302, 403), f"the Spark UI route answered {code} without a token"
     assert http(name, "/spark-ui/")[0] == 503
     assert "No Spark application is running in this container" in http(name, "/spark-ui/")[1]
+
+
+CULL = """
+import json, time, urllib.request
+def call(method, path):
+    request = urllib.request.Request("http://localhost:8888" + path, method=method,
+                                     headers={"Authorization": "token t0ken"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)
+kernel = call("POST", "/api/kernels")["id"]
+started = time.monotonic()
+while any(k["id"] == kernel for k in call("GET", "/api/kernels")):
+    if time.monotonic() - started > 60:
+        raise SystemExit("the idle kernel was not shut down in 60 s")
+    time.sleep(1)
+print(f"idle kernel shut down after {time.monotonic() - started:.0f} s")
+"""
+
+
+def test_an_idle_kernel_is_shut_down_and_gives_its_session_back(image):
+    """MLRT_KERNEL_IDLE_TIMEOUT_S (default an hour) culls idle kernels, whose Spark sessions end with them."""
+    name = f"mlrt-lab-{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        ["docker", "run", "-d", "--name", name, "--network", "none", "-e", "JUPYTER_TOKEN=t0ken",
+         "-e", "MLRT_KERNEL_IDLE_TIMEOUT_S=4", image],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        wait_up(name)
+        out = subprocess.run(
+            ["docker", "exec", name, "python", "-c", CULL], capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode == 0 and "shut down after" in out.stdout, out.stdout + out.stderr
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    bad = run(image, "jupyter", "lab", "--help-all", env={"MLRT_KERNEL_IDLE_TIMEOUT_S": "1h"}, check=False)
+    assert bad.returncode != 0 and "MLRT_KERNEL_IDLE_TIMEOUT_S=1h is not a number of seconds" in bad.stderr
+
+
+LINKS = """
+from mlflow.tracking._tracking_service import client
+from mlrt import mlflow_links
+print("wired", getattr(client.TrackingServiceClient._log_url, "_mlrt", False))
+print(mlflow_links.proxied("http://mlflow:5000/"), mlflow_links.proxied("http://elsewhere:5000"))
+print(mlflow_links.links_html("3", "abc", "first-run", {"JUPYTERHUB_SERVICE_PREFIX": "/user/ann"}))
+"""
+
+
+def test_mlflow_run_links_open_through_jupyterlab(image):
+    """Kernels wire MLflow's "View run" links when a cell first imports MLflow (not at start: it takes seconds);
+    the links are relative to JupyterLab's base URL, under its /mlflow/ proxy, for the proxied server only."""
+    out = run(
+        image, "ipython", "--ext", "mlrt.mlflow_links", "-c", LINKS, env={"MLFLOW_TRACKING_URI": "http://mlflow:5000"}
+    )
+    assert "wired True" in out and "True False" in out, out
+    assert 'href="/user/ann/mlflow/#/experiments/3/runs/abc"' in out, out
+    assert "mlrt.mlflow_links" in run(image, "cat", "/etc/ipython/ipython_kernel_config.py")
 
 
 def test_the_image_carries_the_checkouts_smoke_tests_for_helm_test(image):

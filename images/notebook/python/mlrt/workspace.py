@@ -30,6 +30,7 @@ from traitlets import Unicode
 
 EXAMPLES_SOURCE = Path(os.environ.get("MLRT_EXAMPLES_DIR", "/opt/mlrt/examples"))
 LAUNCHER_CATEGORY = "mlrt cluster"
+ICONS = Path(__file__).parent / "icons"
 
 
 class RemoteServer(ServerProcess):
@@ -91,8 +92,9 @@ def mlflow_authorization(home: Path) -> str | None:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def _entry(title: str) -> dict:
-    return {"enabled": True, "title": title, "category": LAUNCHER_CATEGORY}
+def _entry(name: str, title: str) -> dict:
+    """A launcher tile: its title and icon (icons/<name>.svg, shipped beside this module)."""
+    return {"enabled": True, "title": title, "category": LAUNCHER_CATEGORY, "icon_path": str(ICONS / f"{name}.svg")}
 
 
 def _http_url(name: str, env: dict[str, str]) -> tuple[str, int] | None:
@@ -122,7 +124,7 @@ def proxied_servers(env: dict[str, str] | None = None) -> dict[str, ServerProces
             name="spark-ui",
             port=int(port),
             mappath={"/": "/jobs/"},
-            launcher_entry=_entry("Spark UI"),
+            launcher_entry=_entry("spark-ui", "Spark UI"),
             new_browser_tab=False,
         ),
     }
@@ -144,11 +146,19 @@ def proxied_servers(env: dict[str, str] | None = None) -> dict[str, ServerProces
                 name=name,
                 host=address[0],
                 port=address[1],
-                launcher_entry=_entry(title),
+                launcher_entry=_entry(name, title),
                 new_browser_tab=False,
                 **extra,
             )
     return servers
+
+
+def kernel_idle_timeout(env: dict[str, str] | None = None) -> int:
+    """Seconds a kernel may stay idle before Jupyter shuts it down (MLRT_KERNEL_IDLE_TIMEOUT_S; 0: never)."""
+    value = (os.environ if env is None else env).get("MLRT_KERNEL_IDLE_TIMEOUT_S", "3600").strip()
+    if not value.isdigit():
+        raise ValueError(f"MLRT_KERNEL_IDLE_TIMEOUT_S={value} is not a number of seconds (0 keeps idle kernels)")
+    return int(value)
 
 
 def copy_examples(workspace: Path, source: Path = EXAMPLES_SOURCE) -> list[str]:
