@@ -40,8 +40,8 @@ lock-check: venv ## fail when a lock (Python or jar) is stale against versions.e
 	$(VPY) -m tooling.jars check
 
 lint: venv lock-check bootstrap ## Python lint, Dockerfile lint, compose config (bootstrap: the compose plugin)
-	$(VENV)/bin/ruff check tooling cli tests smoke_tests images bench
-	$(VENV)/bin/ruff format --check tooling cli tests smoke_tests images bench
+	$(VENV)/bin/ruff check tooling scripts tests smoke_tests images bench
+	$(VENV)/bin/ruff format --check tooling scripts tests smoke_tests images bench
 	bash -n tooling/*.sh images/spark/entrypoint.sh images/objectstore/entrypoint.sh images/postgres/entrypoint.sh images/base/pip-install-locked
 	$(VENV)/bin/hadolint images/*/Dockerfile
 	MLRT_VERSION=lint JUPYTER_TOKEN=lint SPARK_AUTH_SECRET=lint MLRT_S3_ACCESS_KEY=lint MLRT_S3_SECRET_KEY=lint SPARK_CONNECT_TOKEN=lint $(COMPOSE) --env-file /dev/null config --quiet
@@ -109,14 +109,14 @@ k8s-e2e: venv build k8s-tools ## end-to-end on Kubernetes: helm install, Jupyter
 
 submit: venv ## spark-submit APP=path.py to TARGET=compose (default) or k8s; CONF="spark.x=y ..."
 	$(if $(APP),,$(error APP is not set: make submit APP=path/to/job.py [TARGET=k8s] [CONF="spark.x=y ..."]))
-	$(VPY) -m cli.submit $(or $(TARGET),compose) $(APP) $(foreach c,$(CONF),--conf $(c))
+	$(VPY) -m scripts.submit $(or $(TARGET),compose) $(APP) $(foreach c,$(CONF),--conf $(c))
 
 env: ## write .env (image tag; generated Jupyter token, Spark secret, store keys, Connect token, MLflow account)
-	@$(PYTHON) -m cli.dotenv
+	@$(PYTHON) -m scripts.dotenv
 
 up: gpu-check build env ## build what is missing and start the compose cluster with JupyterLab (GPU=1: GPU workers)
 	$(COMPOSE) up -d --wait --remove-orphans
-	@$(PYTHON) -m cli.dotenv --url
+	@$(PYTHON) -m scripts.dotenv --url
 
 gpu-check: ## with GPU=1: Docker can hand GPUs to containers (the NVIDIA runtime), else say what to install
 ifneq ($(GPU),)

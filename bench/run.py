@@ -43,7 +43,7 @@ from pathlib import Path
 import requests
 
 from bench import on_k8s
-from cli import dotenv
+from scripts import dotenv
 from tooling import images, versions
 
 ROOT = versions.ROOT

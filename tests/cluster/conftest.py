@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from cli import dotenv
+from scripts import dotenv
 from tests.conftest import ROOT
 
 

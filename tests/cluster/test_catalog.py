@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from cli import dotenv
+from scripts import dotenv
 from tests.cluster.conftest import compose, master_state
 from tests.conftest import ROOT
 
@@ -64,7 +64,7 @@ def remote():
 def test_make_submit_and_a_connect_client_create_tables_at_the_same_time_and_read_each_other_s_by_name(
     tmp_path, remote
 ):
-    """`make submit` (cli.submit compose): the application with its arguments on the compose cluster. It and a
+    """`make submit` (scripts.submit compose): the application with its arguments on the compose cluster. It and a
     Spark Connect client (two sessions, two applications) create tables at the same moment (the client's signal
     table starts both), then each reads the other's table and view by name."""
     app = tmp_path / "catalog_app.py"
@@ -72,7 +72,7 @@ def test_make_submit_and_a_connect_client_create_tables_at_the_same_time_and_rea
     remote.sql(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     remote.sql(f"DROP TABLE IF EXISTS {GO}")
     ours = f"{SCHEMA}.connect_{uuid.uuid4().hex[:8]}"
-    submit = [sys.executable, "-m", "cli.submit", "compose", str(app), "--conf", "spark.app.name=mlrt-submit"]
+    submit = [sys.executable, "-m", "scripts.submit", "compose", str(app), "--conf", "spark.app.name=mlrt-submit"]
     job = subprocess.Popen([*submit, "--", "1234"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 300

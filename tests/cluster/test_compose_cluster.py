@@ -165,5 +165,5 @@ def test_driver_with_a_wrong_secret_is_refused():
     assert "Authentication failed" in err, f"no authentication failure seen:\n{err[-2000:]}"
 
 
-# `make submit` to this cluster (cli.submit compose, with application arguments): tests/cluster/test_catalog.py, whose
-# submitted job also creates the tables a Spark Connect client then reads by name.
+# `make submit` to this cluster (scripts.submit compose, with application arguments): tests/cluster/test_catalog.py,
+# whose submitted job also creates the tables a Spark Connect client then reads by name.

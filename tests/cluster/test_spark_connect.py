@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from cli import dotenv
+from scripts import dotenv
 
 PORT = 15002
 

@@ -277,7 +277,7 @@ def test_spark_submit_cluster_mode(release, tmp_path):
     proc = run(
         sys.executable,
         "-m",
-        "cli.submit",
+        "scripts.submit",
         "k8s",
         str(app),
         "--namespace",

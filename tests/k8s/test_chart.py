@@ -111,7 +111,7 @@ def test_chart_templates_hold_one_kind_each_in_a_folder_per_component():
 
 @pytest.mark.parametrize("values", VALUE_SETS, ids=IDS)
 def test_the_published_names_are_the_release_s_objects_and_submit_finds_them(values):
-    from cli import submit
+    from scripts import submit
 
     docs = rendered(values)
     selector = dict(pair.split("=") for pair in submit.NAMES_SELECTOR.format(release=k8s.RELEASE).split(","))

@@ -121,7 +121,7 @@ def test_a_changed_account_in_the_env_file_changes_every_container_s_label(tmp_p
     """Compose recreates a container only when its configuration changes, and secrets' content is not part of
     it: every service carries .env's accounts digest as a label, so a new password or key (a fresh clone's .env,
     a rotation) recreates the containers instead of leaving them on the old one."""
-    from cli import dotenv
+    from scripts import dotenv
 
     env = tmp_path / ".env"
     env.write_text("MLRT_CATALOG_DB_PASSWORD=first\n")

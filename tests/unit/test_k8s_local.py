@@ -132,15 +132,16 @@ def test_a_config_placeholder_without_a_value_is_an_error():
         k8s_cluster.config("volume.yaml", name="v", size="1Gi", path="/tmp/v")
 
 
-def test_the_tooling_and_the_test_cluster_do_not_import_the_user_cli():
-    """What users run (cli/) may use the tooling; the tooling and the test harness never use the CLI."""
+def test_the_tooling_and_the_test_cluster_do_not_import_the_user_scripts():
+    """What users run (scripts/) may use the tooling; the tooling and the test harness never use the scripts."""
     root = versions.ROOT
     for path in [*root.glob("tooling/*.py"), *root.glob("tests/k8s_cluster/*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
             if isinstance(node, ast.ImportFrom):
                 names = [node.module or ""]
-            assert not [n for n in names if n == "cli" or n.startswith("cli.")], f"{path} imports the user CLI"
+            imported = [n for n in names if n == "scripts" or n.startswith("scripts.")]
+            assert not imported, f"{path} imports the user scripts"
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cli import submit
+from scripts import submit
 
 
 @pytest.fixture

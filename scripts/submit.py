@@ -1,7 +1,7 @@
 """spark-submit a Python application to the compose cluster or to Kubernetes, checking the input first.
 
-  python -m cli.submit compose APP.py [--conf spark.x=y ...] [-- APP ARGS]
-  python -m cli.submit k8s APP.py [--namespace NS] [--release NAME] [--image IMAGE]
+  python -m scripts.submit compose APP.py [--conf spark.x=y ...] [-- APP ARGS]
+  python -m scripts.submit k8s APP.py [--namespace NS] [--release NAME] [--image IMAGE]
                                       [--conf spark.x=y ...] [-- APP ARGS]
 
 compose: copies APP.py into the driver (jupyter) container and runs spark-submit there (client mode, the

@@ -12,8 +12,8 @@ MLRT_ACCOUNTS_DIGEST (a sha256 of those accounts, rewritten on every run) labels
 hands secrets to a container when it creates it and does not compare their content, so without the label a
 changed account (a new clone's .env, a rotated password) would meet containers still running with the old one.
 
-  python -m cli.dotenv            create or update .env
-  python -m cli.dotenv --url      also print the JupyterLab login URL
+  python -m scripts.dotenv            create or update .env
+  python -m scripts.dotenv --url      also print the JupyterLab login URL
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from cli import dotenv
+from scripts import dotenv
 from tooling import images, versions
 
 
