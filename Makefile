@@ -15,7 +15,7 @@ SMOKE_ARGS ?=
 # The Go tools (tooling/versions.py TOOLS_BIN, shared by every clone).
 TOOLS_BIN := $(or $(MLRT_TOOLS_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mlrt/tools)/bin
 
-.PHONY: help bootstrap test-host-tools venv lock lock-check lint unit build test-images runtime-manifest runtime-manifest-check env up gpu-check down smoke \
+.PHONY: help bootstrap test-host-tools push venv lock lock-check lint unit build test-images runtime-manifest runtime-manifest-check env up gpu-check down smoke \
 	test-cluster browser test tools bench clean-volumes sbom k8s-tools k8s-validate k8s-kustomize-base k8s-docs submit \
 	k8s-gomod k8s-up k8s-restart-check k8s-down k8s-status k8s-e2e
 
@@ -68,7 +68,7 @@ k8s-tools: ## build helm, kustomize and kubeconform (pinned in versions.env) wit
 	@bash tooling/install-go-tools.sh helm kustomize kubeconform
 
 tools: venv k8s-tools ## every Go-built tool the tests use: k8s-tools, syft, the test cluster's binaries and NetworkPolicy agent
-	@bash tooling/install-go-tools.sh syft kube-network-policies
+	@bash tooling/install-go-tools.sh syft kube-network-policies registry
 	$(VPY) -m tests.k8s_cluster.build build >/dev/null
 
 k8s-validate: venv k8s-tools ## helm lint + strict offline schema checks + security/RBAC tests of chart and kustomize
@@ -133,6 +133,10 @@ down: ## stop the compose cluster (volumes with notebooks and event logs are kep
 smoke: ## run the smoke tests in the driver (jupyter) container against the running cluster
 	$(COMPOSE) cp smoke_tests/. jupyter:/tmp/mlrt-smoke-tests
 	$(COMPOSE) exec -T -w /tmp/mlrt-smoke-tests jupyter python -X faulthandler -m pytest -p no:cacheprovider -v --durations=20 $(SMOKE_ARGS)
+
+push: venv ## push the built images to a registry: make push REGISTRY=host[:port]/path [IMAGES="spark ml"] (docker login first)
+	@test -n "$(REGISTRY)" || { echo "make push: set REGISTRY=host[:port]/path (what the chart's image.registry takes)" >&2; exit 2; }
+	$(VPY) -m scripts.push $(REGISTRY) $(IMAGES)
 
 test-host-tools: ## Chromium (the browser test) and tcpdump (the no-call-home test): Debian's, on a bare Debian host
 	@bash tooling/bootstrap-test-host.sh

@@ -100,6 +100,25 @@ def k8s_client(path: str):
 NAMES_SELECTOR = "app.kubernetes.io/instance={release},app.kubernetes.io/component=names"
 
 
+def driver_image(names: dict[str, str]) -> str:
+    """The release's own ml image (its image.registry and tag, published in its names ConfigMap). Without a
+    registry the nodes must already have it, as this host does after `make build` (a one-node or kind cluster);
+    a real multi-node cluster pulls from a registry: `make push REGISTRY=...` and the chart's image.registry."""
+    image = names.get("mlImage") or f"mlrt/ml:{versions.load()['MLRT_VERSION']}"
+    if "/" not in image.removeprefix("mlrt/"):
+        if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode:
+            raise BadInput(
+                f"image {image} is not present here, and the release names no registry; run `make build`, "
+                "then on a multi-node cluster `make push REGISTRY=host[:port]/path` and install or upgrade the "
+                "release with `--set image.registry=host[:port]/path` (or pass --image with an image your cluster "
+                "can pull)"
+            )
+        print(f"submit: the driver image {image} has no registry: the cluster's nodes must have it loaded; for a "
+              f"multi-node cluster: make push REGISTRY=host[:port]/path, then --set image.registry=host[:port]/path",
+              file=sys.stderr)  # fmt: skip
+    return image
+
+
 def release_names(api, namespace: str, release: str) -> dict[str, str]:
     """The names the release publishes in its names ConfigMap (the chart's templates/names.yaml), found by its
     labels: the chart defines its objects' names once and this reads them rather than recomputing them."""
@@ -156,13 +175,6 @@ def k8s(app: Path, conf: dict[str, str], app_args: list[str], args: argparse.Nam
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
-    version = versions.load()["MLRT_VERSION"]
-    image = args.image or f"mlrt/ml:{version}"
-    if not args.image and subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode:
-        raise BadInput(
-            f"image {image} is not present here; run `make build` (and load it into the cluster's "
-            "nodes) or pass --image with an image your cluster can pull"
-        )
     kubeconfig = kubeconfig_path(args.kubeconfig)
     api, host = k8s_client(kubeconfig)
     try:
@@ -174,6 +186,7 @@ def k8s(app: Path, conf: dict[str, str], app_args: list[str], args: argparse.Nam
         ) from err
     names = release_names(api, args.namespace, args.release)
     name = names["prefix"]
+    image = args.image or driver_image(names)
     try:
         api.read_namespaced_service_account(names["serviceAccount"], args.namespace)
         spark_map = api.read_namespaced_config_map(names["sparkConfigMap"], args.namespace).data
@@ -207,7 +220,7 @@ def k8s(app: Path, conf: dict[str, str], app_args: list[str], args: argparse.Nam
         "spark.kubernetes.driver.pod.name": driver_pod,
         **conf,
     }
-    notebook = f"mlrt/notebook:{version}"
+    notebook = f"mlrt/notebook:{versions.load()['MLRT_VERSION']}"  # the local submitting client
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "pod-template.yaml").write_text(template)
         (Path(tmp) / "driver-pod-template.yaml").write_text(driver_template(template, app_map, names["eventLogClaim"]))

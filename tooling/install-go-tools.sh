@@ -4,11 +4,12 @@
 # TOOLS_BIN), skipped when the right version is already there. Thin glue around the Go toolchain.
 #   install-go-tools.sh                  helm, kustomize and kubeconform (make k8s-tools)
 #   install-go-tools.sh rclone ...       the named tools (rclone: the objectstore image's S3 server; syft: SBOMs;
-#                                        kube-network-policies: NetworkPolicy enforcement in the test cluster)
+#                                        kube-network-policies: NetworkPolicy enforcement in the test cluster;
+#                                        registry: the container registry `make push` is tested against)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck disable=SC1091
-source <(grep -E '^((HELM|KUSTOMIZE|KUBECONFORM|RCLONE|SYFT|KUBE_NETWORK_POLICIES)_VERSION|GO_TOOLCHAIN)=' "$root/versions.env")
+source <(grep -E '^((HELM|KUSTOMIZE|KUBECONFORM|RCLONE|SYFT|KUBE_NETWORK_POLICIES|REGISTRY)_VERSION|GO_TOOLCHAIN)=' "$root/versions.env")
 bin="${MLRT_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlrt/tools}/bin"
 mkdir -p "$bin"
 export GOBIN="$bin" GOFLAGS=-mod=mod CGO_ENABLED=0
@@ -56,12 +57,13 @@ for tool in "$@"; do
     kustomize) build kustomize "$KUSTOMIZE_VERSION" sigs.k8s.io/kustomize/kustomize/v5 ;;
     kubeconform) build kubeconform "$KUBECONFORM_VERSION" github.com/yannh/kubeconform/cmd/kubeconform ;;
     rclone) build rclone "$RCLONE_VERSION" github.com/rclone/rclone ;;
+    registry) build registry "$REGISTRY_VERSION" github.com/distribution/distribution/v3/cmd/registry ;;
     # syft reports its own version in every SBOM (creationInfo): stamp it as its release does.
     syft) build syft "$SYFT_VERSION" github.com/anchore/syft/cmd/syft "-X main.version=${SYFT_VERSION#v}" ;;
     kube-network-policies)
       build kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" \
         sigs.k8s.io/kube-network-policies/cmd ;;
     *) echo "install-go-tools: ERROR: unknown tool $tool (known: helm kustomize kubeconform rclone syft" \
-         "kube-network-policies)" >&2; exit 64 ;;
+         "kube-network-policies registry)" >&2; exit 64 ;;
   esac
 done
