@@ -56,10 +56,18 @@ def test_unreachable_cluster(capsys, app, tmp_path, monkeypatch):
     assert code == 2 and "cannot reach the Kubernetes API at https://127.0.0.1:1" in err
 
 
-def test_default_image_must_be_built(capsys, app, monkeypatch):
-    monkeypatch.setattr(submit.versions, "load", lambda: {"MLRT_VERSION": "not-built-0"})
-    code, err = run(capsys, "k8s", str(app))
-    assert code == 2 and "mlrt/ml:not-built-0 is not present" in err and "make build" in err
+def test_the_driver_image_is_the_releases_and_one_without_a_registry_must_be_here(monkeypatch):
+    """The release publishes its ml image (image.registry and tag applied): a registry's is used as it is; one
+    without a registry must be on this host (and the nodes), else the message names make build and make push."""
+    assert submit.driver_image({"mlImage": "reg.example:5000/team/mlrt/ml:1.2"}) == "reg.example:5000/team/mlrt/ml:1.2"
+    with pytest.raises(submit.BadInput) as refused:
+        submit.driver_image({"mlImage": "mlrt/ml:not-built-0"})
+    told = str(refused.value)
+    assert "mlrt/ml:not-built-0 is not present" in told and "make build" in told
+    assert "make push REGISTRY=" in told and "--set image.registry=" in told
+    monkeypatch.setattr(submit.versions, "load", lambda: {"MLRT_VERSION": "not-built-1"})
+    with pytest.raises(submit.BadInput, match="mlrt/ml:not-built-1 is not present"):
+        submit.driver_image({})  # a release from before the chart published it
 
 
 def test_submission_keeps_the_release_defaults_but_not_its_notebook_driver():
