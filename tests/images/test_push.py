@@ -6,7 +6,6 @@ local image has, and the command prints the chart's `--set image.registry=...`."
 from __future__ import annotations
 
 import base64
-import crypt
 import json
 import os
 import socket
@@ -15,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import warnings
 
 import pytest
 
@@ -47,8 +47,13 @@ def registry(tmp_path_factory):
     subprocess.run(["bash", str(ROOT / "tooling" / "install-go-tools.sh"), "registry"], check=True, timeout=1800)
     tmp = tmp_path_factory.mktemp("registry")
     port = free_port()
-    # htpasswd takes bcrypt hashes only (Distribution reads $2a$/$2b$ alike)
-    (tmp / "htpasswd").write_text(f"{USER}:{crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH))}\n")
+    # htpasswd takes bcrypt hashes only (Distribution reads $2a$/$2b$ alike): the C library's, through crypt
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # crypt leaves Python in 3.13; the host venv is 3.11
+        import crypt
+
+        hashed = crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH))
+    (tmp / "htpasswd").write_text(f"{USER}:{hashed}\n")
     (tmp / "config.yml").write_text(
         json.dumps(
             {
