@@ -8,3 +8,5 @@ c.InteractiveShellApp.extensions.append("mlrt.catalog_hints")
 c.InteractiveShellApp.extensions.append("mlrt.notebook_libraries")
 # MLflow's "View run" links open the run through JupyterLab's proxy (mlrt.mlflow_links).
 c.InteractiveShellApp.extensions.append("mlrt.mlflow_links")
+# An idle session gives its executors back to the cluster; its next cell gets them again (mlrt.idle_executors).
+c.InteractiveShellApp.extensions.append("mlrt.idle_executors")
