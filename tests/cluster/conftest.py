@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import signal
 import subprocess
 import threading
+import time
 import uuid
+from contextlib import contextmanager
 
 import pytest
 import requests
@@ -67,3 +72,56 @@ def refused_driver(code: str, refusal: str, limit: int = 90) -> tuple[str, str]:
     err.extend(proc.stderr)
     reader.join(10)
     return "".join(out), "".join(err)
+
+
+# --- what leaves the compose network (the no-call-home checks: test_no_call_home.py, test_browser.py) ------------
+
+# A new connection (SYN without ACK) or any UDP datagram, to an address outside the network.
+CAPTURE = "ip and not dst net {subnet} and (udp or (tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn))"
+PACKET = re.compile(r"IP (?P<src>\d+\.\d+\.\d+\.\d+)\.\d+ > (?P<dst>\d+\.\d+\.\d+\.\d+)\.(?P<port>\d+): (?P<rest>.*)")
+
+
+def compose_network() -> tuple[str, str, dict[str, str]]:
+    """The jupyter container's network: its bridge interface, its subnet and its members' names by address."""
+    container = compose("ps", "-q", "jupyter").stdout.strip()
+    networks = json.loads(subprocess.check_output(["docker", "inspect", "-f", "{{json .NetworkSettings.Networks}}",
+                                                   container], text=True))  # fmt: skip
+    (name,) = networks
+    info = json.loads(subprocess.check_output(["docker", "network", "inspect", name], text=True))[0]
+    bridge = info["Options"].get("com.docker.network.bridge.name") or f"br-{info['Id'][:12]}"
+    members = {c["IPv4Address"].split("/")[0]: c["Name"] for c in info["Containers"].values()}
+    return bridge, info["IPAM"]["Config"][0]["Subnet"], members
+
+
+def outbound(lines: list[str], members: dict[str, str]) -> list[str]:
+    """What tcpdump recorded, one line per packet: which container, to where, and what (a DNS question's name)."""
+    found = []
+    for line in lines:
+        if m := PACKET.search(line):
+            who = members.get(m["src"], m["src"])
+            found.append(f"{who} -> {m['dst']}:{m['port']} {m['rest'][:120]}")
+    return found
+
+
+@contextmanager
+def recorded_egress():
+    """Record, while the block runs, what leaves the compose network; the list is filled when the block ends."""
+    tcpdump = shutil.which("tcpdump")
+    if tcpdump is None:
+        pytest.fail("no tcpdump on this host: run `make test-host-tools` (installs Debian's) to record egress")
+    bridge, subnet, members = compose_network()
+    log = ROOT / ".cache" / "egress.txt"
+    log.parent.mkdir(exist_ok=True)
+    lines: list[str] = []
+    with log.open("w") as out:
+        proc = subprocess.Popen([tcpdump, "-l", "-n", "-i", bridge, CAPTURE.format(subnet=subnet)],
+                                stdout=out, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        time.sleep(1)
+        if proc.poll() is not None:
+            pytest.fail(f"tcpdump on {bridge} did not start (it needs root): {proc.stderr.read()}")
+        try:
+            yield lines
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+    lines.extend(outbound(log.read_text().splitlines(), members))

@@ -18,7 +18,7 @@ import pytest
 import requests
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.cluster.conftest import compose
+from tests.cluster.conftest import compose, recorded_egress
 from tests.conftest import ROOT
 
 JUPYTER = "http://127.0.0.1:8888"
@@ -90,8 +90,14 @@ def step(page, name: str):
 
 
 def test_workspace_in_a_browser(browser_page, token, notebook):
-    page, requests = browser_page
+    """The whole visit runs under the no-call-home recording (tests/cluster/conftest.py: recorded_egress): the
+    getting-started kernel, MLflow's server and UI, the Spark UIs may not reach beyond the compose network."""
+    with recorded_egress() as egress:
+        visit(*browser_page, token, notebook)
+    assert egress == [], "calls beyond the compose network during the browser visit:\n" + "\n".join(egress)
 
+
+def visit(page, requests, token, notebook):
     with step(page, "01-login-refused"):
         page.goto(f"{JUPYTER}/lab")
         assert "/login" in page.url, f"JupyterLab without a token did not ask for one: {page.url}"
