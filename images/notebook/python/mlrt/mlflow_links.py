@@ -11,9 +11,7 @@ MLflow is not imported at kernel start (it takes seconds): the links are wired w
 from __future__ import annotations
 
 import html
-import importlib.abc
 import os
-import sys
 
 CLIENT = "mlflow.tracking._tracking_service.client"
 
@@ -68,36 +66,7 @@ def wire(module) -> None:
     cls._log_url = _log_url
 
 
-class _Hook(importlib.abc.MetaPathFinder):
-    """Wires the links right after MLflow's tracking client module is first imported."""
-
-    def find_spec(self, name, path, target=None):
-        if name != CLIENT:
-            return None
-        sys.meta_path.remove(self)
-        try:
-            import importlib.util
-
-            spec = importlib.util.find_spec(name)
-        finally:
-            sys.meta_path.insert(0, self)
-        if spec is None or spec.loader is None:
-            return spec
-        loader = spec.loader
-        exec_module = loader.exec_module
-
-        def exec_and_wire(module):
-            exec_module(module)
-            wire(module)
-            if self in sys.meta_path:
-                sys.meta_path.remove(self)
-
-        loader.exec_module = exec_and_wire
-        return spec
-
-
 def load_ipython_extension(ipython) -> None:
-    if CLIENT in sys.modules:
-        wire(sys.modules[CLIENT])
-    elif not any(isinstance(f, _Hook) for f in sys.meta_path):
-        sys.meta_path.insert(0, _Hook())
+    from mlrt.after_import import after_import
+
+    after_import(CLIENT, wire)
