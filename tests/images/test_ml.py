@@ -313,3 +313,21 @@ def test_a_gpu_worker_runs_the_discovery_script_and_without_gpus_names_the_missi
     done = run(image, "-c", f"{worker} 2>&1", entrypoint="bash", env={"SPARK_WORKER_OPTS": opts}, check=False)
     assert "Discovering resources for gpu with script: /opt/mlrt/bin/mlrt-gpu-discovery" in done.stdout, done.stdout
     assert "Resource: gpu, with addresses:  is less than what the user requested: 1" in done.stdout, done.stdout
+
+
+RAY_USAGE = """
+import ray._common.usage.usage_lib as usage
+print("cloud", usage.get_cloud_from_metadata_requests.__module__, usage.get_cloud_from_metadata_requests())
+print("report", usage.UsageReportClient.report_usage_data(None, "https://usage-stats.ray.io/", {}))
+"""
+
+
+def test_rays_usage_opt_out_sends_nothing(image):
+    """RAY_USAGE_STATS_ENABLED=0 (the images' default): no cloud-metadata probe, no "disabled" report
+    (mlrt.ray_usage; without network a probe would take its 1 s timeouts and answer "unknown" just the same, so
+    the function itself is checked); =1 leaves Ray's own functions."""
+    quiet = run(image, "python", "-c", RAY_USAGE)
+    assert "cloud mlrt.ray_usage unknown" in quiet and "report None" in quiet, quiet
+    code = "import ray._common.usage.usage_lib as u; print(u.UsageReportClient.report_usage_data.__module__)"
+    opted_in = run(image, "python", "-c", code, env={"RAY_USAGE_STATS_ENABLED": "1"})
+    assert "ray._common.usage.usage_lib" in opted_in, opted_in
