@@ -1,20 +1,23 @@
 """Sessions share the compose cluster: two notebooks' sessions take all 8 cores (4 each), go idle, and a third
 session (a Spark Connect client) still runs its job, because an idle notebook gives its executors back
 (mlrt.idle_executors, here after 5 s); the first notebook's next cell gets executors again and runs. Two kernels of
-the image (its IPython config, as JupyterLab starts them) and the Connect client run in the jupyter container.
+the image (its IPython config, as JupyterLab starts them) run in the jupyter container, the Connect client on the
+host (an IDE's place: the server's TLS-less port is published on 127.0.0.1 only).
 Without the release the Connect job would wait for as long as the notebooks live."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import threading
 import time
 
 from scripts import dotenv
-from tests.cluster.conftest import compose
+from tests.conftest import ROOT
 
 LIMIT_S = 180
 SCRIPT = r"""
-import json, os, threading, time
+import json, os, sys, threading, time
 from jupyter_client.manager import KernelManager
 
 os.environ["MLRT_SESSION_IDLE_RELEASE_S"] = "5"
@@ -66,17 +69,8 @@ for name in ("a", "b"):
     timed(name, lambda: cell(kernels[name][1], session + "\n" + JOB))
 
 
-def remote_job():
-    from pyspark.sql import SparkSession
-
-    remote = SparkSession.builder.remote(CONNECT).create()
-    try:
-        return str(remote.range(0, 1000, numPartitions=4).selectExpr("sum(id) AS s").collect()[0]["s"])
-    finally:
-        remote.stop()
-
-
-timed("connect", remote_job)
+print(json.dumps({"phase": "idle", **result}), flush=True)
+sys.stdin.readline()  # the test ran the third session's job meanwhile
 timed("a_again", lambda: cell(kernels["a"][1], JOB))
 print(json.dumps(result), flush=True)
 for manager, client in kernels.values():
@@ -85,17 +79,41 @@ for manager, client in kernels.values():
 """
 
 
+def remote_job(url: str) -> str:
+    from pyspark.sql import SparkSession
+
+    remote = SparkSession.builder.remote(url).create()
+    try:
+        return str(remote.range(0, 1000, numPartitions=4).selectExpr("sum(id) AS s").collect()[0]["s"])
+    finally:
+        remote.stop()
+
+
 def test_idle_notebooks_give_their_executors_back_so_a_third_session_runs():
+    """The notebooks' kernels run in the jupyter container; the third session is a Spark Connect client on the host
+    (as an IDE's), run while they idle."""
     token = dotenv.read(dotenv.ENV_FILE)[1]["SPARK_CONNECT_TOKEN"]
-    prelude = f"LIMIT = {LIMIT_S}\nCONNECT = 'sc://spark-connect:15002/;token={token}'\n"
-    started = time.monotonic()
-    # the script (with the token) on stdin: no secret on a command line
-    ran = compose("exec", "-T", "jupyter", "python", "-", stdin=prelude + SCRIPT, check=False, timeout=4 * LIMIT_S)
-    lines = [line for line in ran.stdout.splitlines() if line.startswith("{")]
-    assert lines, f"no result ({ran.returncode}):\n{ran.stdout[-3000:]}\n{ran.stderr[-3000:]}"
-    result = json.loads(lines[-1])
-    print(f"{time.monotonic() - started:.0f} s in all; each step: {result['timings']}")
-    assert "SUM 85344" in result["a"] and "SUM 85344" in result["b"], result
-    assert result["connect"] == str(sum(range(1000))), f"the third session's job: {result['connect']}"
+    command = ["docker", "compose", "exec", "-T", "jupyter", "python", "-c", f"LIMIT = {LIMIT_S}\n" + SCRIPT]
+    notebooks = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        idle = json.loads(next(line for line in notebooks.stdout if line.startswith("{")))
+        assert idle.get("phase") == "idle", idle
+        assert "SUM 85344" in idle["a"] and "SUM 85344" in idle["b"], idle
+        done: list[str] = []
+        started = time.monotonic()
+        third = threading.Thread(target=lambda: done.append(remote_job(f"sc://localhost:15002/;token={token}")))
+        third.daemon = True
+        third.start()
+        third.join(LIMIT_S)
+        waited = time.monotonic() - started
+        assert done == [str(sum(range(1000)))], f"the third session's job after {waited:.0f} s: {done or 'waiting'}"
+        notebooks.stdin.write("go on\n")
+        notebooks.stdin.flush()
+        out, err = notebooks.communicate(timeout=2 * LIMIT_S)
+    finally:
+        notebooks.kill()
+    result = json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
+    print(f"sessions a, b: {idle['timings']}; the third (Connect) job {waited:.0f} s; a again: {result['timings']}")
     assert "gave its 2 executors back while idle" in result["a_again"] and "SUM 85344" in result["a_again"], result
-    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert notebooks.returncode == 0, err[-3000:]
