@@ -10,3 +10,5 @@ c.InteractiveShellApp.extensions.append("mlrt.notebook_libraries")
 c.InteractiveShellApp.extensions.append("mlrt.mlflow_links")
 # An idle session gives its executors back to the cluster; its next cell gets them again (mlrt.idle_executors).
 c.InteractiveShellApp.extensions.append("mlrt.idle_executors")
+# The driver's start-up noise (JVM, Spark, Hadoop, Ivy notices) is kept out of cells (mlrt.spark_console).
+c.InteractiveShellApp.extensions.append("mlrt.spark_console")

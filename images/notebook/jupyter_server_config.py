@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+from jupyter_core.paths import jupyter_config_dir
 from mlrt import workspace
 
 c = get_config()  # noqa: F821 - provided by Jupyter when it loads this file
@@ -34,6 +35,9 @@ c.LabApp.extension_manager = "readonly"
 # The Spark UI, the history server, MLflow and the standalone master's UI behind the same login, each with a
 # launcher entry (mlrt.workspace); nothing else is reachable through the proxy.
 c.ServerProxy.servers = workspace.proxied_servers()
+# Their tiles' icons: CSS in JupyterLab's custom.css (the launcher draws server-proxy's icons for kernels only).
+c.LabApp.custom_css = True
+workspace.write_launcher_css(Path(jupyter_config_dir()) / "custom" / "custom.css", c.ServerProxy.servers)
 c.ServerProxy.host_allowlist = ["localhost", "127.0.0.1"]
 
 # Example notebooks into the workspace on start, never over a user's file (mlrt.workspace.copy_examples).

@@ -117,8 +117,12 @@ def visit(page, requests, token, notebook):
         cards = page.locator(".jp-LauncherCard").all_inner_texts()
         for title in ("Spark UI", "Spark history", "MLflow", "Spark master"):
             assert any(title == c.strip() for c in cards), f"no launcher entry {title!r} in {cards}"
-            icon = page.locator(".jp-LauncherCard", has_text=title).first.locator(".jp-LauncherCard-icon svg")
-            assert icon.count() == 1 and "<path" in icon.evaluate("e => e.outerHTML"), f"no icon on {title!r}"
+            card = page.locator(f'.jp-LauncherCard[data-category="mlrt cluster"][title="{title}"]')
+            image = card.locator(".jp-LauncherCard-icon").evaluate("e => getComputedStyle(e).backgroundImage")
+            icon = re.search(r'url\("([^"]+)"\)', image)
+            assert icon, f"no icon on the launcher tile {title!r}: {image}"
+            served = page.request.get(icon.group(1))
+            assert served.ok and served.headers["content-type"].startswith("image/svg"), (title, icon.group(1))
         assert page.locator("text=Would you like to receive official Jupyter news").count() == 0
 
     with step(page, "04-notebook-opened"):
@@ -150,7 +154,7 @@ def visit(page, requests, token, notebook):
         assert run_id, "the MLflow cell printed no run id"
         # Output a user can read: no warnings (MLflow's git warning was three screens of them)
         stderr = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-        warnings = [t for t in stderr.all_inner_texts() if re.search(r"WARN|Failed to import", t)]
+        warnings = [t for t in stderr.all_inner_texts() if re.search(r"(?i)warn|failed to import", t)]
         assert not warnings, f"the notebook printed warnings: {warnings}"
         # MLflow's run link opens through JupyterLab (its proxy at /mlflow/), not at the cluster's mlflow:5000
         link = page.locator(".jp-OutputArea-output a", has_text="first-run").first

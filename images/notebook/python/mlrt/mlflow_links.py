@@ -35,8 +35,8 @@ def links_html(experiment_id: str, run_id: str, run_name: str, env: dict[str, st
     run = f"{experiment}/runs/{run_id}"
     name = html.escape(run_name or run_id)
     return (
-        f'🏃 View run <a href="{run}" target="_blank">{name}</a> in MLflow · '
-        f'🧪 <a href="{experiment}" target="_blank">its experiment</a>'
+        f'View run <a href="{run}" target="_blank">{name}</a> in MLflow '
+        f'(<a href="{experiment}" target="_blank">its experiment</a>)'
     )
 
 
@@ -57,7 +57,7 @@ def wire(module) -> None:
             run = self.store.get_run(run_id)
         except Exception:
             return original(self, run_id)
-        plain = f"🏃 View run {run.info.run_name} at: {self.tracking_uri.rstrip('/')}/#/experiments/"
+        plain = f"View run {run.info.run_name} at: {self.tracking_uri.rstrip('/')}/#/experiments/"
         plain += f"{run.info.experiment_id}/runs/{run_id}"
         bundle = {"text/plain": plain, "text/html": links_html(run.info.experiment_id, run_id, run.info.run_name)}
         display(bundle, raw=True)

@@ -153,6 +153,33 @@ def proxied_servers(env: dict[str, str] | None = None) -> dict[str, ServerProces
     return servers
 
 
+LAUNCHER_CSS_MARK = "/* mlrt: the launcher tiles' icons (mlrt.workspace.write_launcher_css) */"
+
+
+def launcher_css(servers: dict[str, ServerProcess]) -> str:
+    """CSS that puts each proxied UI's icon on its launcher tile. jupyter-server-proxy hands JupyterLab the icon as
+    a kernel icon URL, which the launcher draws for its Notebook and Console sections only, so a tile in another
+    section (ours) stays blank; the icon is served at server-proxy/icon/<name>, relative to this CSS's URL."""
+    rules = [LAUNCHER_CSS_MARK]
+    for name, server in servers.items():
+        entry = server.launcher_entry
+        if entry.icon_path:
+            rules.append(
+                f'.jp-LauncherCard[data-category="{LAUNCHER_CATEGORY}"][title="{entry.title}"] .jp-LauncherCard-icon '
+                f'{{ background: url("../server-proxy/icon/{name}") center / 52px 52px no-repeat; }}'
+            )
+    return "\n".join(rules) + "\n"
+
+
+def write_launcher_css(path: Path, servers: dict[str, ServerProcess]) -> bool:
+    """Write the launcher CSS to JupyterLab's custom.css (LabApp.custom_css), unless the file is a user's own."""
+    if path.exists() and not path.read_text().startswith(LAUNCHER_CSS_MARK):
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(launcher_css(servers))
+    return True
+
+
 def kernel_idle_timeout(env: dict[str, str] | None = None) -> int:
     """Seconds a kernel may stay idle before Jupyter shuts it down (MLRT_KERNEL_IDLE_TIMEOUT_S; 0: never)."""
     value = (os.environ if env is None else env).get("MLRT_KERNEL_IDLE_TIMEOUT_S", "3600").strip()
