@@ -356,6 +356,20 @@ def session_start(args: argparse.Namespace) -> dict:
     }
 
 
+def first_job(args: argparse.Namespace) -> dict:
+    """A fresh driver (this process) until its first small job is done: getOrCreate(), then an 8-task job, as a
+    notebook's first two cells. With --conf spark.master=local[2]: the same in this container, no cluster."""
+    started = time.perf_counter()
+    spark = session(getattr(args, "conf", []))
+    created = time.perf_counter() - started
+    total = spark.sparkContext.parallelize(range(8), 8).map(lambda x: x * x).sum()
+    ready = time.perf_counter() - started
+    master = spark.sparkContext.master
+    spark.stop()
+    assert total == 140, total
+    return {"getOrCreate": created, "ready": ready, "master": master}
+
+
 QUICK_CORE_SECONDS = 4
 
 
@@ -395,6 +409,8 @@ def main() -> None:
     e = sub.add_parser("session")
     e.add_argument("--executors", type=int, default=2)
     e.add_argument("--conf", **conf)
+    f = sub.add_parser("first-job")
+    f.add_argument("--conf", **conf)
     i = sub.add_parser("imports")
     i.add_argument("--repeats", type=int, default=3)
     q = sub.add_parser("quick")
@@ -406,6 +422,7 @@ def main() -> None:
         "calibrate": calibrate,
         "scaling": scaling,
         "session": session_start,
+        "first-job": first_job,
         "imports": imports,
         "quick": quick,
     }
