@@ -21,7 +21,10 @@ c.ServerApp.terminado_settings = {"shell_command": ["/bin/bash", "-l"]}
 
 # A kernel idle for MLRT_KERNEL_IDLE_TIMEOUT_S seconds (default an hour; 0: never) is shut down, open tab or not,
 # so that its Spark session gives the cluster's cores back (docs/notebooks.md). A busy kernel is never culled.
-c.MappingKernelManager.cull_idle_timeout = workspace.kernel_idle_timeout()
+try:
+    c.MappingKernelManager.cull_idle_timeout = workspace.kernel_idle_timeout()
+except ValueError as err:  # SystemExit: Jupyter would log an Exception from a config file and start without it
+    raise SystemExit(f"jupyter_server_config: {err}") from None
 c.MappingKernelManager.cull_interval = max(1, min(300, c.MappingKernelManager.cull_idle_timeout // 2 or 300))
 c.MappingKernelManager.cull_connected = True
 c.MappingKernelManager.cull_busy = False
