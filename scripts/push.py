@@ -26,11 +26,6 @@ class BadInput(Exception):
     pass
 
 
-def runtime_images() -> list[str]:
-    """What the chart runs: every built image but the base."""
-    return [name for name in images.IMAGES if name != "base"]
-
-
 def check_registry(value: str) -> str:
     value = value.strip().rstrip("/")
     if "://" in value or not REGISTRY.match(value):
@@ -76,15 +71,15 @@ def push(registry: str, names: list[str], version: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("registry", help="host[:port]/path, as the chart's image.registry")
-    parser.add_argument("images", nargs="*", help=f"of {', '.join(runtime_images())} (default: all)")
+    parser.add_argument("images", nargs="*", help=f"of {', '.join(images.runtime_images())} (default: all)")
     args = parser.parse_args(argv)
     try:
         registry = check_registry(args.registry)
-        unknown = [n for n in args.images if n not in runtime_images()]
+        unknown = [n for n in args.images if n not in images.runtime_images()]
         if unknown:
-            raise BadInput(f"unknown image {', '.join(unknown)}; known: {', '.join(runtime_images())}")
+            raise BadInput(f"unknown image {', '.join(unknown)}; known: {', '.join(images.runtime_images())}")
         version = versions.load()["MLRT_VERSION"]
-        pushed = push(registry, args.images or runtime_images(), version)
+        pushed = push(registry, args.images or images.runtime_images(), version)
     except BadInput as err:
         print(f"push: ERROR: {err}", file=sys.stderr)
         return 2

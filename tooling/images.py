@@ -146,6 +146,11 @@ def computed_tags(name: str, pins: dict[str, str]) -> list[str]:
     return [f"{image}-{run_python(image, TAG_PROBE).strip()}"]
 
 
+def runtime_images() -> list[str]:
+    """What deployments run (compose, the chart, `make push`): every image but the base the others are built on."""
+    return [name for name in IMAGES if name != "base"]
+
+
 def with_parents(names: list[str]) -> list[str]:
     wanted: set[str] = set()
     for name in names:

@@ -645,7 +645,7 @@ def build_pause_image(bins: Path, ref: str) -> None:
 
 def project_images(pins: dict[str, str]) -> list[str]:
     """Every image the chart runs (each built image but the base, which nothing runs)."""
-    return [f"mlrt/{name}:{pins['MLRT_VERSION']}" for name in images.IMAGES if name != "base"]
+    return [f"mlrt/{name}:{pins['MLRT_VERSION']}" for name in images.runtime_images()]
 
 
 # --- storage ----------------------------------------------------------------------------------------------
