@@ -19,13 +19,10 @@ from scripts import dotenv
 from tests.conftest import ROOT
 
 
-def compose(
-    *args: str, check: bool = True, timeout: int = 300, stdin: str | None = None
-) -> subprocess.CompletedProcess:
+def compose(*args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["docker", "compose", *args], cwd=ROOT, capture_output=True, text=True, check=check, timeout=timeout,
-        input=stdin,
-    )  # fmt: skip
+        ["docker", "compose", *args], cwd=ROOT, capture_output=True, text=True, check=check, timeout=timeout
+    )
 
 
 def master_state() -> dict:
