@@ -12,3 +12,5 @@ c.InteractiveShellApp.extensions.append("mlrt.mlflow_links")
 c.InteractiveShellApp.extensions.append("mlrt.idle_executors")
 # The driver's start-up noise (JVM, Spark, Hadoop, Ivy notices) is kept out of cells (mlrt.spark_console).
 c.InteractiveShellApp.extensions.append("mlrt.spark_console")
+# Databricks' dbutils (fs, secrets, widgets, notebook, library), defined in every notebook as on Databricks.
+c.InteractiveShellApp.exec_lines.append("from mlrt import dbutils")
