@@ -17,7 +17,7 @@ TOOLS_BIN := $(or $(MLRT_TOOLS_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mlrt/
 
 .PHONY: help bootstrap test-host-tools push venv lock lock-check lint unit build test-images runtime-manifest runtime-manifest-check env up gpu-check down smoke \
 	test-cluster browser test tools bench clean-volumes sbom k8s-tools k8s-validate k8s-kustomize-base k8s-docs submit \
-	k8s-gomod k8s-up k8s-restart-check k8s-down k8s-status k8s-e2e
+	k8s-gomod k8s-up k8s-restart-check k8s-down k8s-status k8s-e2e job secret
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -110,6 +110,14 @@ k8s-e2e: venv build k8s-tools ## end-to-end on Kubernetes: helm install, Jupyter
 submit: venv ## spark-submit APP=path.py to TARGET=compose (default) or k8s; CONF="spark.x=y ..."
 	$(if $(APP),,$(error APP is not set: make submit APP=path/to/job.py [TARGET=k8s] [CONF="spark.x=y ..."]))
 	$(VPY) -m scripts.submit $(or $(TARGET),compose) $(APP) $(foreach c,$(CONF),--conf $(c))
+
+job: ## run a job of the workspace's jobs.yaml now: make job NAME=daily-report [PARAMS="key=value ..."] (docs/jobs.md)
+	$(if $(NAME),,$(error NAME is not set: make job NAME=<a job of jobs.yaml in the workspace> [PARAMS="key=value ..."]))
+	$(COMPOSE) exec -T jobs python -m mlrt.jobs run $(NAME) $(foreach p,$(PARAMS),--param $(p))
+
+secret: venv ## store a secret for dbutils.secrets: make secret SCOPE=name KEY=name (the value on stdin; docs/dbutils.md)
+	$(if $(and $(SCOPE),$(KEY)),,$(error make secret SCOPE=<scope> KEY=<key>, the value on stdin))
+	@$(VPY) -m scripts.secret $(SCOPE) $(KEY)
 
 env: ## write .env (image tag; generated Jupyter token, Spark secret, store keys, Connect token, MLflow account)
 	@$(PYTHON) -m scripts.dotenv

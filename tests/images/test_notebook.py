@@ -238,3 +238,140 @@ def test_the_image_carries_the_checkouts_smoke_tests_for_helm_test(image):
     shipped = dict(reversed(line.split()) for line in listing.strip().splitlines())
     here = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (ROOT / "smoke_tests").glob("*.py")}
     assert shipped == here, "the image's smoke tests differ from the checkout's: run make build"
+
+
+# ---- dbutils and jobs (mlrt.dbutils, mlrt.jobs): real kernels, papermill, a local Spark session ----------------------
+JOBS_SCRIPT = r"""
+import json, os, subprocess, sys, time
+from pathlib import Path
+
+import nbformat
+import psutil
+
+ws = Path("/tmp/ws")
+(ws / "nb").mkdir(parents=True)
+scope = Path("/tmp/secrets/demo")
+scope.mkdir(parents=True)
+(scope / "token").write_text("s3cr3t-t0ken-value\n")
+(ws / "nb" / "demo.ipynb").write_text(Path("/opt/mlrt/examples/20-dbutils-and-jobs.ipynb").read_text())
+
+def notebook(name, *sources):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, ws / "nb" / name)
+
+notebook("flaky.ipynb", "raise ValueError('boom: ' + dbutils.widgets.get('what'))")
+notebook("hang.ipynb", "from pyspark.sql import SparkSession\nspark = SparkSession.builder.getOrCreate()",
+         "import time\ntime.sleep(600)")
+notebook("child.ipynb", "dbutils.widgets.text('x', '1')", "dbutils.notebook.exit(int(dbutils.widgets.get('x')) * 2)",
+         "raise AssertionError('not reached')")
+notebook("parent.ipynb", "print('child said', dbutils.notebook.run('child', 120, {'x': '21'}))",
+         "try:\n    dbutils.widgets.get('nope')\nexcept Exception as e:\n    print(type(e).__name__, e)",
+         "try:\n    dbutils.secrets.get('nope', 'k')\nexcept Exception as e:\n    print(type(e).__name__, e)",
+         "try:\n    dbutils.fs.mount('s3a://x', '/mnt/x')\nexcept NotImplementedError as e:\n"
+         "    print('NotImplementedError', e)")
+(ws / "jobs.yaml").write_text('''
+jobs:
+  - {name: demo, notebook: nb/demo.ipynb, parameters: {name: t1, rows: "100"}, timeoutSeconds: 240}
+  - {name: flaky, notebook: nb/flaky.ipynb, parameters: {what: x}, maxRetries: 1, minRetryIntervalSeconds: 0}
+  - {name: hang, notebook: nb/hang.ipynb, timeoutSeconds: 25}
+  - {name: parent, notebook: nb/parent.ipynb, timeoutSeconds: 200}
+''')
+(ws / "bad.yaml").write_text('''
+jobs:
+  - {name: a, notebook: nb/demo.ipynb, schedule: {cron: "61 * * *"}}
+  - {name: b, notebook: nb/missing.ipynb}
+  - {name: c, notebook: nb/demo.ipynb, schedule: {cron: "0 6 * * *", timezone: Mars/Olympus}}
+  - {name: d, notebook: nb/demo.ipynb, concurrencyPolicy: Sometimes}
+  - {name: e, notebook: nb/demo.ipynb, schedule: {cron: "*/5 * * * *", timezone: Europe/Berlin}}
+''')
+env = {**os.environ, "MLRT_WORKSPACE_DIR": str(ws), "MLRT_SECRETS_DIR": "/tmp/secrets",
+       "MLFLOW_TRACKING_URI": "file:///tmp/mlruns",
+       "PYSPARK_SUBMIT_ARGS": "--master local[2] --conf spark.sql.warehouse.dir=file:/tmp/ws/warehouse pyspark-shell"}
+out = {}
+def mlrt_jobs(*args):
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "mlrt.jobs", *args], env=env, capture_output=True, text=True)
+    lines = done.stdout.strip().splitlines()
+    return {"code": done.returncode, "run": json.loads(lines[-1]) if lines and lines[-1].startswith("{") else None,
+            "stderr": done.stderr[-3000:], "stdout": done.stdout[-2000:], "seconds": time.monotonic() - started}
+for name in ("demo", "flaky", "hang", "parent"):
+    out[name] = mlrt_jobs("run", name, *(["--param", "rows=1000"] if name == "demo" else []))
+    run = out[name]["run"]
+    if run and run["output"].endswith(".ipynb") and Path(run["output"]).exists():
+        out[name]["notebook"] = Path(run["output"]).read_text()
+out["check"] = mlrt_jobs("check", str(ws / "bad.yaml"))
+out["unknown"] = mlrt_jobs("run", "nope")
+out["left"] = [" ".join(p.cmdline())[:200] for p in psutil.process_iter(["cmdline"])
+               if any(w in " ".join(p.info["cmdline"] or []) for w in ("ipykernel", "SparkSubmit"))]
+import mlflow
+runs = mlflow.search_runs(experiment_names=["/jobs/demo", "/jobs/flaky", "/jobs/hang"], output_format="list")
+out["mlflow"] = [{"tags": {k: v for k, v in r.data.tags.items() if k.startswith("mlrt.")}, "params": r.data.params,
+                  "status": r.info.status,
+                  "artifacts": [a.path for a in mlflow.MlflowClient().list_artifacts(r.info.run_id, "job-run")]}
+                 for r in runs]
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def jobs_run(image):
+    result = run(image, "python", "-c", JOBS_SCRIPT, timeout=600)
+    return json.loads(result.strip().splitlines()[-1])
+
+
+def test_a_notebook_job_runs_with_its_parameters_secrets_redacted_and_an_mlflow_run(jobs_run):
+    demo = jobs_run["demo"]
+    assert demo["code"] == 0, demo
+    run = demo["run"]
+    assert run["status"] == "SUCCEEDED" and run["parameters"] == {"name": "t1", "rows": "1000"}, run
+    assert json.loads(run["exit_value"])["rows"] == 1000, run
+    saved = demo["notebook"]
+    assert "s3cr3t-t0ken-value" not in saved and "is [REDACTED] (18 characters)" in saved
+    assert "writing 1000 rows as t1" in saved
+    record = next(r for r in jobs_run["mlflow"] if r["tags"]["mlrt.job"] == "demo")
+    assert record["status"] == "FINISHED" and record["params"] == {"name": "t1", "rows": "1000"}
+    assert record["tags"]["mlrt.job.status"] == "SUCCEEDED"
+    assert any(a.endswith(".ipynb") for a in record["artifacts"]), record
+
+
+def test_a_failing_job_is_retried_and_its_run_shows_the_error(jobs_run):
+    run = jobs_run["flaky"]["run"]
+    assert jobs_run["flaky"]["code"] == 1 and run["status"] == "FAILED", jobs_run["flaky"]
+    assert [a["status"] for a in run["attempts"]] == ["FAILED", "FAILED"]
+    assert run["error"].startswith("ValueError: boom: x"), run["error"]
+    assert "boom: x" in jobs_run["flaky"]["notebook"]
+    record = next(r for r in jobs_run["mlflow"] if r["tags"]["mlrt.job"] == "flaky")
+    assert record["status"] == "FAILED" and "boom" in record["tags"]["mlrt.job.error"]
+
+
+def test_a_timeout_stops_a_hung_job_with_its_kernel_and_spark_driver(jobs_run):
+    hang = jobs_run["hang"]
+    assert hang["run"]["status"] == "TIMEDOUT" and "timeout of 25 s" in hang["run"]["error"], hang
+    assert hang["seconds"] < 60, hang["seconds"]
+    assert jobs_run["left"] == [], "processes left behind: " + "; ".join(jobs_run["left"])
+    record = next(r for r in jobs_run["mlflow"] if r["tags"]["mlrt.job"] == "hang")
+    assert record["status"] == "KILLED"
+
+
+def test_notebook_run_returns_the_child_s_exit_value_and_bad_calls_name_the_fix(jobs_run):
+    parent = jobs_run["parent"]
+    assert parent["code"] == 0, parent
+    saved = parent["notebook"]
+    assert "child said 42" in saved
+    assert "InputWidgetNotDefined no input widget named 'nope'" in saved and "dbutils.widgets.text('nope'" in saved
+    assert "no secret scope 'nope' (scopes here: demo)" in saved and "make secret SCOPE=nope" in saved
+    assert "NotImplementedError dbutils.fs.mount has no meaning in mlrt" in saved
+
+
+def test_a_bad_jobs_file_gets_one_error_per_job_naming_the_fix(jobs_run):
+    check = jobs_run["check"]
+    assert check["code"] == 1
+    errors = [line for line in check["stderr"].splitlines() if line.startswith("error: ")]
+    assert len(errors) == 4, check["stderr"]
+    assert "schedule.cron '61 * * *' is not a cron expression" in errors[0] and "minute hour" in errors[0]
+    assert "'nb/missing.ipynb' is not a .ipynb file in the workspace" in errors[1]
+    assert "'Mars/Olympus' is not a time zone" in errors[2]
+    assert "concurrencyPolicy 'Sometimes' is not one of Allow, Forbid, Replace" in errors[3]
+    assert "e: nb/demo.ipynb; cron '*/5 * * * *' Europe/Berlin" in check["stdout"]
+    assert jobs_run["unknown"]["code"] == 2 and "no job 'nope'" in jobs_run["unknown"]["stderr"]

@@ -15,7 +15,7 @@ NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
 TOPICS = ["getting-started", "pyspark-ml", "pandas-on-spark", "joblibspark", "hyperopt", "xgboost", "torch-distributor",
           "mirrored-strategy", "horovod", "mlflow-spark-udf", "delta", "graphframes", "mleap",
           "ray-on-spark", "optuna-mlflow-spark-study", "lightgbm", "deepspeed", "transformers",
-          "table-catalog", "libraries"]  # fmt: skip
+          "table-catalog", "libraries", "dbutils-and-jobs"]  # fmt: skip
 
 
 def test_every_topic_has_a_notebook():
