@@ -111,9 +111,9 @@ submit: venv ## spark-submit APP=path.py to TARGET=compose (default) or k8s; CON
 	$(if $(APP),,$(error APP is not set: make submit APP=path/to/job.py [TARGET=k8s] [CONF="spark.x=y ..."]))
 	$(VPY) -m scripts.submit $(or $(TARGET),compose) $(APP) $(foreach c,$(CONF),--conf $(c))
 
-job: ## run a job of the workspace's jobs.yaml now: make job NAME=daily-report [PARAMS="key=value ..."] (docs/jobs.md)
-	$(if $(NAME),,$(error NAME is not set: make job NAME=<a job of jobs.yaml in the workspace> [PARAMS="key=value ..."]))
-	$(COMPOSE) exec -T jobs python -m mlrt.jobs run $(NAME) $(foreach p,$(PARAMS),--param $(p))
+job: venv ## run a job now: make job NAME=daily-report [PARAMS="key=value ..."] [TARGET=k8s] (docs/jobs.md)
+	$(if $(NAME),,$(error NAME is not set: make job NAME=<a job of jobs.yaml / the chart's jobs> [PARAMS="key=value ..."] [TARGET=k8s]))
+	@$(VPY) -m scripts.job $(or $(TARGET),compose) $(NAME) $(foreach p,$(PARAMS),--param $(p))
 
 secret: venv ## store a secret for dbutils.secrets: make secret SCOPE=name KEY=name (the value on stdin; docs/dbutils.md)
 	$(if $(and $(SCOPE),$(KEY)),,$(error make secret SCOPE=<scope> KEY=<key>, the value on stdin))

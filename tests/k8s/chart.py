@@ -46,6 +46,8 @@ def pod_specs(docs: list[dict]):
         if doc["kind"] in WORKLOADS:
             spec = doc["spec"] if doc["kind"] == "Pod" else doc["spec"]["template"]["spec"]
             yield f"{doc['kind']}/{doc['metadata']['name']}", spec
+        if doc["kind"] == "CronJob":
+            yield f"CronJob/{doc['metadata']['name']}", doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
         if doc["kind"] == "ConfigMap" and "executor-pod-template.yaml" in doc.get("data", {}):
             yield "executor pod template", yaml.safe_load(doc["data"]["executor-pod-template.yaml"])["spec"]
 

@@ -116,8 +116,8 @@ def _int(name: str, key: str, value, low: int = 0) -> int:
     return value
 
 
-def parse_job(raw) -> Job:
-    """One entry of the jobs file, checked; JobError names what to fix."""
+def parse_job(raw, check_source: bool = True) -> Job:
+    """One entry of the jobs file, checked; JobError names what to fix (check_source: its file is here)."""
     if not isinstance(raw, dict):
         raise JobError(f"a job must be a mapping with at least name and notebook (or app), not {raw!r}")
     name = raw.get("name")
@@ -159,7 +159,7 @@ def parse_job(raw) -> Job:
         suspend=bool(raw.get("suspend", False)),
     )
     suffix = ".ipynb" if job.notebook else ".py"
-    if job.source.suffix != suffix or not job.source.is_file():
+    if job.source.suffix != suffix or (check_source and not job.source.is_file()):
         kind = "notebook" if job.notebook else "app"
         raise JobError(
             f"job {name!r}: {kind} {job.notebook or job.app!r} is not a {suffix} file in the workspace "
@@ -170,7 +170,7 @@ def parse_job(raw) -> Job:
     return job
 
 
-def load(path: Path | None = None) -> tuple[dict[str, Job], list[str]]:
+def load(path: Path | None = None, check_sources: bool = True) -> tuple[dict[str, Job], list[str]]:
     """The jobs file's valid jobs by name, and one error per invalid job (or for the file)."""
     import yaml
 
@@ -187,7 +187,7 @@ def load(path: Path | None = None) -> tuple[dict[str, Job], list[str]]:
     jobs, errors = {}, []
     for raw in entries:
         try:
-            job = parse_job(raw)
+            job = parse_job(raw, check_sources)
         except JobError as error:
             errors.append(str(error))
             continue
@@ -196,6 +196,53 @@ def load(path: Path | None = None) -> tuple[dict[str, Job], list[str]]:
             continue
         jobs[job.name] = job
     return jobs, errors
+
+
+# ---- JupyterLab's workspace over its contents API (Kubernetes: the job pod is not where the notebooks live) -------
+def remote() -> tuple[str, str] | None:
+    """(JupyterLab's URL, its token) when the workspace is JupyterLab's (MLRT_WORKSPACE_URL), else None."""
+    url = os.environ.get("MLRT_WORKSPACE_URL", "").rstrip("/")
+    return (url, os.environ.get("JUPYTER_TOKEN", "")) if url else None
+
+
+def _contents(method: str, path: str, body: dict | None = None) -> dict:
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    url, token = remote()
+    request = urllib.request.Request(
+        f"{url}/api/contents/{urllib.parse.quote(path)}" + ("?type=file&format=text" if method == "GET" else ""),
+        method=method, data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        if error.code == 404 and method == "GET":
+            raise JobError(f"{path!r} is not in JupyterLab's workspace ({url}); give a path relative to it") from None
+        raise JobError(f"JupyterLab's workspace ({url}) answered {error.code} for {method} {path}") from None
+    except OSError as error:
+        raise JobError(
+            f"JupyterLab's workspace ({url}) cannot be reached ({error}); is the release's JupyterLab up?"
+        ) from None
+
+
+def fetch(relative: str) -> Path:
+    """A file of JupyterLab's workspace, copied to the same place under WORKSPACE."""
+    target = WORKSPACE / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(_contents("GET", relative)["content"])
+    return target
+
+
+def publish(local: Path) -> None:
+    """A file under WORKSPACE, written to the same place in JupyterLab's workspace (its folders made first)."""
+    relative = local.relative_to(WORKSPACE)
+    for depth in range(1, len(relative.parts)):
+        _contents("PUT", "/".join(relative.parts[:depth]), {"type": "directory"})
+    _contents("PUT", str(relative), {"type": "file", "format": "text", "content": local.read_text()})
 
 
 # ---- one run -------------------------------------------------------------------------------------------------------
@@ -323,7 +370,10 @@ def run_job(job: Job, parameters: dict[str, str] | None = None, trigger: str = "
     run.parameters = {**job.parameters, **(parameters or {})}
     folder = runs_dir() / job.name
     folder.mkdir(parents=True, exist_ok=True)
-    conf = {"spark.app.name": f"job {job.name} {run.run_id}", **job.spark_conf}
+    # Kubernetes: the run's executor pods get names of their own (JupyterLab's sessions use the release's prefix).
+    prefix = f"{job.name[:30]}-{run.run_id[-6:]}"
+    conf = {"spark.app.name": f"job {job.name} {run.run_id}", "spark.kubernetes.executor.podNamePrefix": prefix}
+    conf.update(job.spark_conf)
     for number in range(1, job.retries + 2):
         suffix = "" if number == 1 else f"-attempt{number}"
         output = folder / f"{run.run_id}{suffix}{'.ipynb' if job.notebook else '.log'}"
@@ -344,7 +394,12 @@ def run_job(job: Job, parameters: dict[str, str] | None = None, trigger: str = "
         time.sleep(job.retry_interval)
     run.duration_s = round(time.time() - started, 1)
     run.mlflow_run_id = log_to_mlflow(job, run)
-    (folder / f"{run.run_id}.json").write_text(json.dumps(asdict(run), indent=1) + "\n")
+    record = folder / f"{run.run_id}.json"
+    record.write_text(json.dumps(asdict(run), indent=1) + "\n")
+    if remote():
+        for kept in [Path(a["output"]) for a in run.attempts] + [record]:
+            if kept.exists():
+                publish(kept)
     return run
 
 
@@ -380,6 +435,8 @@ def run_child_notebook(path: str, timeout: int, arguments: dict) -> str:
     if source.suffix != ".ipynb":
         source = source.with_name(source.name + ".ipynb")
     source = source.resolve()
+    if not source.is_file() and remote() and source.is_relative_to(WORKSPACE):
+        fetch(str(source.relative_to(WORKSPACE)))
     if not source.is_file():
         raise JobError(f"dbutils.notebook.run: no notebook {path!r} ({source}); give a path relative to this notebook")
     job = Job(name=source.stem, notebook=str(source), parameters={str(k): str(v) for k, v in arguments.items()},
@@ -389,7 +446,8 @@ def run_child_notebook(path: str, timeout: int, arguments: dict) -> str:
     run_id = f"{source.stem}-{_stamp(time.time())}-{secrets.token_hex(3)}"
     output = folder / f"{run_id}.ipynb"
     spec = {"notebook": str(source), "app": None, "args": [], "output": str(output), "parameters": job.parameters,
-            "spark_conf": {"spark.app.name": f"notebook {source.stem}"}}  # fmt: skip
+            "spark_conf": {"spark.app.name": f"notebook {source.stem}",
+                           "spark.kubernetes.executor.podNamePrefix": f"notebook-{run_id[-6:]}"}}  # fmt: skip
     status, error, value = run_attempt(spec, timeout, output.with_suffix(".log"))
     if status != "SUCCEEDED":
         raise JobError(f"dbutils.notebook.run({path!r}): {status.lower()}: {error} (its output: {output})")
@@ -477,6 +535,7 @@ def main(argv: list[str] | None = None) -> int:
     run_p = sub.add_parser("run", help="run a job of the jobs file now")
     run_p.add_argument("name")
     run_p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    run_p.add_argument("--trigger", default="manual", choices=("manual", "schedule"))
     sub.add_parser("scheduler", help="run the jobs file's schedules (the compose jobs service)")
     check_p = sub.add_parser("check", help="validate a jobs file")
     check_p.add_argument("file", nargs="?")
@@ -489,7 +548,8 @@ def main(argv: list[str] | None = None) -> int:
             return attempt(json.loads(args.spec))
         if args.command == "scheduler":
             return scheduler_main()
-        jobs, errors = load(Path(args.file) if getattr(args, "file", None) else None)
+        here = not (args.command == "run" and remote())  # on Kubernetes the notebook is fetched when it runs
+        jobs, errors = load(Path(args.file) if getattr(args, "file", None) else None, check_sources=here)
         if args.command in ("check", "list"):
             for error in errors:
                 print(f"error: {error}", file=sys.stderr)
@@ -503,7 +563,10 @@ def main(argv: list[str] | None = None) -> int:
             raise JobError(
                 hint or f"no job {args.name!r} in {jobs_file()} (jobs: {known}); add it there (docs/jobs.md)"
             )
-        run = run_job(jobs[args.name], _parameters(args.param))
+        job = jobs[args.name]
+        if not here:
+            fetch(job.notebook or job.app)
+        run = run_job(job, _parameters(args.param), trigger=args.trigger)
         print(json.dumps(asdict(run)))
         return 0 if run.status == "SUCCEEDED" else 1
     except JobError as error:

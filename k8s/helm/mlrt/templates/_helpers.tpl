@@ -229,3 +229,23 @@ the image's entrypoint turns into ~/.mlflow/credentials (never an environment va
     items: [{key: ca.pem, path: ca.pem}]
 {{- end }}
 {{- end -}}
+
+{{/* Jobs (values jobs): the ConfigMap with their definitions, a job's CronJob (names are at most 52 characters). */}}
+{{- define "mlrt.jobsConfigMap" -}}{{ include "mlrt.fullname" . }}-jobs{{- end -}}
+{{- define "mlrt.jobCronJob" -}}{{ printf "%s-job-%s" (include "mlrt.fullname" .root) .name | trunc 52 | trimSuffix "-" }}{{- end -}}
+
+{{/* dbutils.secrets scopes (values secretScopes): each Secret mounted at /opt/mlrt/secrets/<name>. */}}
+{{- define "mlrt.secretScopeMounts" -}}
+{{- range .Values.secretScopes }}
+- name: scope-{{ . | replace "." "-" | trunc 50 }}
+  mountPath: /opt/mlrt/secrets/{{ . }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+{{- define "mlrt.secretScopeVolumes" -}}
+{{- range .Values.secretScopes }}
+- name: scope-{{ . | replace "." "-" | trunc 50 }}
+  secret:
+    secretName: {{ . }}
+{{- end }}
+{{- end -}}
