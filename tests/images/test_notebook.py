@@ -286,7 +286,7 @@ jobs:
   - {name: e, notebook: nb/demo.ipynb, schedule: {cron: "*/5 * * * *", timezone: Europe/Berlin}}
 ''')
 env = {**os.environ, "MLRT_WORKSPACE_DIR": str(ws), "MLRT_SECRETS_DIR": "/tmp/secrets",
-       "MLFLOW_TRACKING_URI": "file:///tmp/mlruns",
+       "MLFLOW_TRACKING_URI": "sqlite:////tmp/mlflow.db",
        "PYSPARK_SUBMIT_ARGS": "--master local[2] --conf spark.sql.warehouse.dir=file:/tmp/ws/warehouse pyspark-shell"}
 out = {}
 def mlrt_jobs(*args):
@@ -303,8 +303,10 @@ for name in ("demo", "flaky", "hang", "parent"):
 out["check"] = mlrt_jobs("check", str(ws / "bad.yaml"))
 out["unknown"] = mlrt_jobs("run", "nope")
 out["left"] = [" ".join(p.cmdline())[:200] for p in psutil.process_iter(["cmdline"])
-               if any(w in " ".join(p.info["cmdline"] or []) for w in ("ipykernel", "SparkSubmit"))]
+               if p.pid not in (1, os.getpid())
+               and any(w in " ".join(p.info["cmdline"] or []) for w in ("ipykernel", "SparkSubmit"))]
 import mlflow
+mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
 runs = mlflow.search_runs(experiment_names=["/jobs/demo", "/jobs/flaky", "/jobs/hang"], output_format="list")
 out["mlflow"] = [{"tags": {k: v for k, v in r.data.tags.items() if k.startswith("mlrt.")}, "params": r.data.params,
                   "status": r.info.status,

@@ -461,10 +461,10 @@ class _Notebook:
 
             shell = get_ipython()
             if shell is not None and NotebookExit not in (shell.custom_exceptions or ()):
-                shell.set_custom_exc((NotebookExit,), _exit_handler)
+                shell.set_custom_exc((NotebookExit,), _exit_handler)  # a line, not a traceback
         except ImportError:
             pass
-        raise NotebookExit(value)
+        raise NotebookExit(value)  # stops "run all" and a job's run (which succeeds: the value is written)
 
     def help(self) -> None:
         """help(): the calls of dbutils.notebook."""

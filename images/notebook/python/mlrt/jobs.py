@@ -52,7 +52,6 @@ KEYS = {
     "minRetryIntervalSeconds", "concurrencyPolicy", "sparkConf", "successfulRunsHistoryLimit",
     "failedRunsHistoryLimit", "suspend",
 }  # fmt: skip
-EXIT_ENAME = "NotebookExit"
 
 
 class JobError(Exception):
@@ -332,12 +331,22 @@ def attempt(spec: dict) -> int:
             spec["notebook"], spec["output"], kernel_name="python3", cwd=str(Path(spec["notebook"]).parent),
             progress_bar=False, log_output=True, request_save_on_cell_execute=True,
         )  # fmt: skip
-    except papermill.PapermillExecutionError as error:
-        if error.ename == EXIT_ENAME:
-            return 0
-        print(f"mlrt-job-error: {error.ename}: {error.evalue} (cell {error.exec_count})", flush=True)
+    except Exception as error:  # noqa: BLE001 - any failure of the run is reported the same way
+        if os.path.exists(os.environ.get("MLRT_NOTEBOOK_EXIT_FILE", "")):
+            return 0  # dbutils.notebook.exit(value) wrote its value, then ended the notebook
+        print(f"mlrt-job-error: {error_summary(error)}", flush=True)
         return 1
     return 0
+
+
+def error_summary(error: Exception) -> str:
+    """One line for a failed run: the exception's name and message, with the JVM's exception when py4j raised."""
+    name = getattr(error, "ename", "") or type(error).__name__
+    lines = [line.strip(" :") for line in str(getattr(error, "evalue", "") or error).splitlines() if line.strip(" :")]
+    text = lines[0] if lines else ""
+    java = next((line for line in lines[1:] if re.match(r"^[\w.$]+(Exception|Error)\b", line)), "")
+    cell = getattr(error, "exec_count", None)
+    return f"{name}: {text}" + (f" {java}" if java else "") + (f" (cell {cell})" if cell else "")
 
 
 @dataclass
