@@ -23,11 +23,10 @@ EXAMPLE = "examples/20-dbutils-and-jobs.ipynb"
 JOBS = f"""
 jobs:
   - name: every-minute
-    notebook: {EXAMPLE}
-    parameters: {{name: every-minute, rows: "100", secret_scope: demo}}
+    notebook: jobs-test/tick.ipynb
+    parameters: {{rows: "100"}}
     schedule: {{cron: "* * * * *", timezone: Europe/Berlin}}
     timeoutSeconds: 170
-    sparkConf: {{spark.cores.max: "2"}}
   - name: demo-now
     notebook: {EXAMPLE}
     parameters: {{name: demo-now, secret_scope: demo}}
@@ -38,18 +37,25 @@ jobs:
     timeoutSeconds: 45
     sparkConf: {{spark.cores.max: "2"}}
 """
-HANG = {
-    "cells": [
-        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": src}
-        for src in (
-            "from pyspark.sql import SparkSession\nspark = SparkSession.builder.getOrCreate()\nspark.range(4).count()",
-            "import time\ntime.sleep(900)",
-        )
-    ],
-    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-    "nbformat": 4,
-    "nbformat_minor": 5,
-}
+
+
+def notebook(*sources: str) -> str:
+    empty = {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": []}
+    cells = [{**empty, "source": source} for source in sources]
+    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return json.dumps({"cells": cells, "metadata": {"kernelspec": kernel}, "nbformat": 4, "nbformat_minor": 5})
+
+
+# The schedule's notebook is light (no Spark session: a run takes seconds, so the runs fall on consecutive minutes);
+# the example notebook, with its Spark application, runs beside it through make job.
+TICK = notebook(
+    "dbutils.widgets.text('rows', '1')\ntoken = dbutils.secrets.get('demo', 'token')\nprint('the token is', token)",
+    "dbutils.notebook.exit(dbutils.widgets.get('rows'))",
+)
+HANG = notebook(
+    "from pyspark.sql import SparkSession\nspark = SparkSession.builder.getOrCreate()\nspark.range(4).count()",
+    "import time\ntime.sleep(900)",
+)
 
 
 def in_jupyter(script: str, stdin: str = "", timeout: int = 60) -> str:
@@ -94,7 +100,8 @@ def jobs_session():
                             capture_output=True, text=True, timeout=120)  # fmt: skip
     assert stored.returncode == 0, stored.stderr
     in_jupyter("import shutil; shutil.rmtree('/home/mlrt/work/jobs', ignore_errors=True)")
-    write_file("/home/mlrt/work/jobs-test/hang.ipynb", json.dumps(HANG))
+    write_file("/home/mlrt/work/jobs-test/hang.ipynb", HANG)
+    write_file("/home/mlrt/work/jobs-test/tick.ipynb", TICK)
     started = time.monotonic()
     write_file("/home/mlrt/work/jobs.yaml", JOBS)
     made: dict = {}
@@ -123,7 +130,7 @@ def jobs_session():
     while [a for a in job_apps() if a.startswith("job hang")] and time.monotonic() < freed:
         time.sleep(1)
     made["apps-after-hang"] = job_apps()
-    deadline = started + 240
+    deadline = started + 200
     runs: dict = {}
     while time.monotonic() < deadline:
         runs = json.loads(in_jupyter(RUNS))
@@ -144,11 +151,12 @@ def test_a_scheduled_job_runs_every_minute_on_its_own_and_keeps_each_run(jobs_se
     assert jobs_session["schedule"]["errors"] == []
     for run in scheduled[:2]:
         assert run["status"] == "SUCCEEDED", run
-        assert json.loads(run["exit_value"])["rows"] == 100
-        assert "[REDACTED]" in run["notebook"] and SECRET not in run["notebook"]
+        assert run["exit_value"] == "100"
+        assert "the token is [REDACTED]" in run["notebook"] and SECRET not in run["notebook"]
         assert run["mlflow_run_id"], run
+    # each on a minute of its own, at its start (a minute whose run would overlap the last is skipped: Forbid)
     starts = sorted(r["started"] for r in scheduled)
-    assert 40 < starts[1] - starts[0] < 80, starts
+    assert all(s % 60 < 10 for s in starts) and starts[1] - starts[0] > 50, starts
 
 
 def test_make_job_runs_now_with_parameters_and_dbutils_fs_lists_what_executors_on_both_workers_wrote(jobs_session):
@@ -159,7 +167,7 @@ def test_make_job_runs_now_with_parameters_and_dbutils_fs_lists_what_executors_o
     value = json.loads(run["exit_value"])
     assert value["rows"] == 1000 and value["hosts"] == 2 and value["folder"].startswith("s3a://lake/"), value
     saved = next(r["notebook"] for r in jobs_session["runs"]["demo-now"] if r["run_id"] == run["run_id"])
-    assert "host=" in saved and SECRET not in saved
+    assert "host=" in saved and "is [REDACTED] (" in saved and SECRET not in saved
 
 
 def test_each_run_has_its_mlflow_run_and_its_spark_application_in_the_history_server(jobs_session):
@@ -179,7 +187,7 @@ def test_each_run_has_its_mlflow_run_and_its_spark_application_in_the_history_se
 
 def test_a_timeout_stops_a_hung_job_and_frees_its_executors(jobs_session):
     made = jobs_session["made"]
-    assert made["hang"]["code"] == 1, made["hang"]
+    assert made["hang"]["code"] != 0, made["hang"]  # make job exits non-zero when the run did not succeed
     run = json.loads(made["hang"]["stdout"].strip().splitlines()[-1])
     assert run["status"] == "TIMEDOUT" and "timeout of 45 s" in run["error"], run
     assert made["hang"]["seconds"] < 90, made["hang"]["seconds"]
