@@ -17,6 +17,7 @@ import requests
 
 from tests.cluster.conftest import MLFLOW, master_state, mlflow_account
 from tests.conftest import ROOT
+from tests.jobs import HANG, TICK
 
 SECRET = "job-secret-" + uuid.uuid4().hex[:12]
 EXAMPLE = "examples/20-dbutils-and-jobs.ipynb"
@@ -37,25 +38,6 @@ jobs:
     timeoutSeconds: 45
     sparkConf: {{spark.cores.max: "2"}}
 """
-
-
-def notebook(*sources: str) -> str:
-    empty = {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": []}
-    cells = [{**empty, "source": source} for source in sources]
-    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return json.dumps({"cells": cells, "metadata": {"kernelspec": kernel}, "nbformat": 4, "nbformat_minor": 5})
-
-
-# The schedule's notebook is light (no Spark session: a run takes seconds, so the runs fall on consecutive minutes);
-# the example notebook, with its Spark application, runs beside it through make job.
-TICK = notebook(
-    "dbutils.widgets.text('rows', '1')\ntoken = dbutils.secrets.get('demo', 'token')\nprint('the token is', token)",
-    "dbutils.notebook.exit(dbutils.widgets.get('rows'))",
-)
-HANG = notebook(
-    "from pyspark.sql import SparkSession\nspark = SparkSession.builder.getOrCreate()\nspark.range(4).count()",
-    "import time\ntime.sleep(900)",
-)
 
 
 def in_jupyter(script: str, stdin: str = "", timeout: int = 60) -> str:

@@ -66,6 +66,15 @@ def catalog_rows(namespace: str) -> tuple[int, int]:
 
 
 PIP_CA_CONFIGMAP = "mlrt-pip-ca"  # made by the test as a user would, before installing: an uninstall keeps it
+SCOPE_SECRET, JOB_SECRET = "demo", "k8s-job-secret-" + uuid.uuid4().hex[:12]  # values-local.yaml's secretScopes
+USERS_OWN = (f"configmap/{PIP_CA_CONFIGMAP}", f"secret/{SCOPE_SECRET}")
+
+
+def secret_scope(namespace: str) -> None:
+    """The dbutils secret scope the values name, made before installing as a user would (an uninstall keeps it)."""
+    manifest = kubectl("-n", namespace, "create", "secret", "generic", SCOPE_SECRET,
+                       f"--from-literal=token={JOB_SECRET}", "--dry-run=client", "-o", "yaml").stdout  # fmt: skip
+    kubectl("-n", namespace, "apply", "-f", "-", stdin=manifest)
 
 
 def pip_ca_values(namespace: str) -> list[str]:
@@ -83,6 +92,7 @@ def pip_ca_values(namespace: str) -> list[str]:
 
 
 def install(namespace: str) -> None:
+    secret_scope(namespace)
     started = time.monotonic()
     run(HELM, "install", RELEASE, str(CHART), "-n", namespace, "-f", str(VALUES), *pip_ca_values(namespace),
         "--wait", "--timeout", "15m", timeout=1000)  # fmt: skip
@@ -228,6 +238,100 @@ def test_helm_test_runs_every_smoke_test_with_executor_pods(release):
     assert len(summaries) == 2 and not [s for s in summaries if " failed" in s or " error" in s], output[-4000:]
     assert len(seen) >= 2, f"executor pods of the smoke-test drivers: {sorted(seen)}"
     assert quick < 300, f"helm test's default (quick) suite took {quick:.0f} s: over helm's default 5 minutes"
+
+
+def job_runs(url: str, headers: dict, job: str) -> list[dict]:
+    """The run records (jobs/<job>/<run>.json) in JupyterLab's workspace, each with its executed notebook's text."""
+    listed = requests.get(f"{url}/api/contents/jobs/{job}", headers=headers, timeout=30)
+    if listed.status_code == 404:
+        return []
+    runs = []
+    for entry in listed.json()["content"]:
+        if entry["name"].endswith(".json"):
+            run = json.loads(requests.get(f"{url}/api/contents/{entry['path']}", params={"type": "file",
+                             "format": "text"}, headers=headers, timeout=30).json()["content"])  # fmt: skip
+            saved = requests.get(f"{url}/api/contents/jobs/{job}/{run['output'].rsplit('/', 1)[1]}",
+                                 params={"type": "file", "format": "text"}, headers=headers, timeout=30)  # fmt: skip
+            run["notebook"] = saved.json()["content"] if saved.status_code == 200 else ""
+            runs.append(run)
+    return runs
+
+
+def running_job_executors(namespace: str, prefix: str) -> list[str]:
+    pods = executor_pods(namespace)
+    return [p["metadata"]["name"] for p in pods if p["metadata"]["name"].startswith(prefix)
+            and p["status"]["phase"] == "Running"]  # fmt: skip
+
+
+def test_jobs_run_on_their_schedule_and_now_as_drivers_with_executor_pods(release):
+    """The chart's jobs (values-local.yaml): the every-minute CronJob, resumed for this test, runs twice on its own;
+    `make job TARGET=k8s` runs the example notebook now with a parameter (executors: pods of the run), and a hung
+    job until its timeout stops it with its executor pods. Each run's notebook is written back to JupyterLab's
+    workspace, the secret scope's value redacted in it; each run is in MLflow (its record names the MLflow run)."""
+    from tests.jobs import HANG, TICK
+
+    token = secret_value(release, f"{FULLNAME}-jupyter", "token")
+    headers = {"Authorization": f"token {token}"}
+    cronjob = f"{FULLNAME}-job-every-minute"
+    with port_forward(release, f"svc/{FULLNAME}-jupyter", 8888) as url:
+        requests.put(f"{url}/api/contents/jobs-test", json={"type": "directory"}, headers=headers, timeout=30)
+        for name, text in (("tick", TICK), ("hang", HANG)):
+            put = requests.put(f"{url}/api/contents/jobs-test/{name}.ipynb", headers=headers, timeout=30,
+                               json={"type": "file", "format": "text", "content": text})  # fmt: skip
+            assert put.status_code in (200, 201), put.text
+        started = time.monotonic()
+        kubectl("-n", release, "patch", "cronjob", cronjob, "-p", '{"spec": {"suspend": false}}')
+        made: dict = {}
+
+        def make_job(name: str, *params: str) -> None:
+            began = time.monotonic()
+            args = [str(ROOT / ".venv/bin/python"), "-m", "scripts.job", "k8s", name, "--namespace", release]
+            done = run(*args, *[a for p in params for a in ("--param", p)], check=False, timeout=900)
+            made[name] = (done, time.monotonic() - began)
+
+        def watch_hang() -> None:
+            seen = set()
+            while "hang" not in made:
+                seen |= set(running_job_executors(release, "hang-"))
+                time.sleep(3)
+            made["hang-executors"] = seen
+
+        threads = [threading.Thread(target=make_job, args=("on-demand", "rows=1000")),
+                   threading.Thread(target=make_job, args=("hang",)), threading.Thread(target=watch_hang)]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        deadline = started + 300
+        while time.monotonic() < deadline:
+            scheduled = [r for r in job_runs(url, headers, "every-minute") if r["trigger"] == "schedule"]
+            if len(scheduled) >= 2:
+                break
+            time.sleep(10)
+        kubectl("-n", release, "patch", "cronjob", cronjob, "-p", '{"spec": {"suspend": true}}')
+        demo = job_runs(url, headers, "on-demand")
+    print(f"jobs on Kubernetes: {time.monotonic() - started:.0f} s", file=sys.stderr)
+
+    assert len(scheduled) >= 2, (scheduled, namespace_health(release))
+    for record in scheduled[:2]:
+        assert record["status"] == "SUCCEEDED" and record["exit_value"] == "100", record
+        assert "the token is [REDACTED]" in record["notebook"] and JOB_SECRET not in record["notebook"]
+        assert record["mlflow_run_id"], record
+    done, seconds = made["on-demand"]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    record = json.loads(done.stdout.strip().splitlines()[-1])
+    assert record["status"] == "SUCCEEDED" and record["parameters"]["rows"] == "1000", record
+    value = json.loads(record["exit_value"])
+    assert value["rows"] == 1000 and value["hosts"] >= 2 and value["folder"].startswith("s3a://"), value
+    saved = next(r["notebook"] for r in demo if r["run_id"] == record["run_id"])
+    assert "is [REDACTED] (" in saved and JOB_SECRET not in saved
+    hang, hang_seconds = made["hang"]
+    assert hang.returncode != 0 and '"status": "TIMEDOUT"' in hang.stdout, hang.stdout[-2000:] + hang.stderr[-2000:]
+    assert made["hang-executors"], "the hung job's executors never ran"
+    freed = time.monotonic() + 60
+    while (left := running_job_executors(release, "hang-")) and time.monotonic() < freed:
+        time.sleep(3)
+    assert left == [], left
 
 
 def test_spark_connect_client_through_port_forward(release):
@@ -586,7 +690,7 @@ def test_uninstall_keeps_the_workspace_and_a_reinstall_reattaches_it(release):
     kept = kubectl("-n", release, "get", "pod", f"{FULLNAME}-smoke-tests", check=False)
     assert left.returncode != 0 and kept.returncode == 0, left.stderr + kept.stderr
     run(HELM, "uninstall", RELEASE, "-n", release, "--wait", "--timeout", "5m", timeout=400)
-    only_kept_claims_are_left(release, KEPT_CLAIMS, delete=False, users_own=(f"configmap/{PIP_CA_CONFIGMAP}",))
+    only_kept_claims_are_left(release, KEPT_CLAIMS, delete=False, users_own=USERS_OWN)
     install(release)
     token = secret_value(release, f"{FULLNAME}-jupyter", "token")  # a new release: a new generated token
     with port_forward(release, f"svc/{FULLNAME}-jupyter", 8888) as url:
@@ -598,4 +702,4 @@ def test_uninstall_keeps_the_workspace_and_a_reinstall_reattaches_it(release):
 
 def test_uninstall_leaves_nothing_behind(release):
     run(HELM, "uninstall", RELEASE, "-n", release, "--wait", "--timeout", "5m", timeout=400)
-    only_kept_claims_are_left(release, KEPT_CLAIMS, users_own=(f"configmap/{PIP_CA_CONFIGMAP}",))
+    only_kept_claims_are_left(release, KEPT_CLAIMS, users_own=USERS_OWN)

@@ -247,5 +247,7 @@ the image's entrypoint turns into ~/.mlflow/credentials (never an environment va
 - name: scope-{{ . | replace "." "-" | trunc 50 }}
   secret:
     secretName: {{ . }}
+    # a scope whose Secret is not there (yet) is an absent scope (dbutils names it), not a pod kept pending
+    optional: true
 {{- end }}
 {{- end -}}
