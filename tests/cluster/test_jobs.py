@@ -163,8 +163,10 @@ def test_each_run_has_its_mlflow_run_and_its_spark_application_in_the_history_se
                              params={"run_id": run["mlflow_run_id"], "path": "job-run"},
                              auth=mlflow_account(), timeout=30).json()  # fmt: skip
     assert any(f["path"].endswith(f"{run['run_id']}.ipynb") for f in artifacts.get("files", [])), artifacts
+    # named after the run (over the notebook's own .appName(...)), as the hung job's
     apps = requests.get("http://127.0.0.1:18080/api/v1/applications", timeout=30).json()
     assert any(a["name"] == f"job demo-now {run['run_id']}" for a in apps), [a["name"] for a in apps][:20]
+    assert any(a["name"].startswith("job hang ") for a in apps), [a["name"] for a in apps][:20]
 
 
 def test_a_timeout_stops_a_hung_job_and_frees_its_executors(jobs_session):
