@@ -52,7 +52,9 @@ def test_a_job_pod_is_the_run_s_driver_reading_its_job_from_the_configmap(docs):
     assert container["image"].startswith("mlrt/notebook:")
     assert container["args"] == ["python", "-m", "mlrt.jobs", "run", "daily-report", "--trigger", "schedule"]
     env = env_of(pod["spec"])
-    assert env["MLRT_JOBS_FILE"] == "/etc/mlrt/jobs/jobs.yaml"
+    assert env["MLRT_JOBS_FILE"] == "/etc/mlrt/jobs/jobs.yaml" and env["MLRT_WORKSPACE_DIR"] == "/tmp/workspace"
+    # the lake: managed tables, and the cluster libraries' install (MLRT_LIBRARIES_DIR) the entrypoint writes there
+    assert {m["mountPath"] for m in container["volumeMounts"]} >= {"/opt/mlrt/lake", "/tmp", "/etc/mlrt/jobs"}
     assert env["MLRT_WORKSPACE_URL"] == "http://mlrt-jupyter:8888"
     assert "spark.kubernetes.driver.pod.name=$(SPARK_DRIVER_POD_NAME)" in env["PYSPARK_SUBMIT_ARGS"]
     assert [e for e in container["env"] if e["name"] == "JUPYTER_TOKEN"][0]["valueFrom"]["secretKeyRef"]["key"]
