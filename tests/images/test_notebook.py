@@ -241,7 +241,51 @@ def test_the_image_carries_the_checkouts_smoke_tests_for_helm_test(image):
 
 
 # ---- dbutils and jobs (mlrt.dbutils, mlrt.jobs): real kernels, papermill, a local Spark session ----------------------
-JOBS_SCRIPT = r"""
+# dbutils.fs's calls over a local Spark session's file system (the clusters' tests use s3a://), and the widgets
+# the example does not use.
+FS_CELL = """
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.getOrCreate()
+d = "file:/tmp/fs-test"
+print("mkdirs", dbutils.fs.mkdirs(d + "/a/b"))
+dbutils.fs.put(d + "/a/one.txt", "hello fs")
+try:
+    dbutils.fs.put(d + "/a/one.txt", "again")
+except FileExistsError as e:
+    print("FileExistsError", e)
+print("cp", dbutils.fs.cp(d + "/a/one.txt", d + "/two.txt"))
+print("mv", dbutils.fs.mv(d + "/two.txt", d + "/a/b/three.txt"))
+try:
+    dbutils.fs.cp(d + "/a", d + "/c")
+except Exception as e:
+    print(type(e).__name__, e)
+print("cp -r", dbutils.fs.cp(d + "/a", d + "/c", recurse=True))
+print("ls", [f.name for f in dbutils.fs.ls(d)], [f.name for f in dbutils.fs.ls(d + "/c/b")])
+print("head", dbutils.fs.head(d + "/c/b/three.txt", 5))
+print("rm", dbutils.fs.rm(d + "/c", recurse=True), dbutils.fs.rm(d + "/nothing"))
+print("after", [f.name for f in dbutils.fs.ls(d)])
+"""
+WIDGETS_CELL = """
+dbutils.widgets.combobox("color", "teal", ["red", "blue"], "Color")
+dbutils.widgets.multiselect("days", "mon", ["mon", "tue", "wed"])
+dbutils.widgets.dropdown("size", "s", ["s", "m"])
+print("all", sorted(dbutils.widgets.getAll().items()))
+dbutils.widgets.remove("size")
+print("getArgument", dbutils.widgets.getArgument("size", "gone"))
+dbutils.library.restartPython()
+"""
+# An app job: spark-submit (client mode here, the driver in the runner's container), parameters through dbutils.
+APP = """
+from pyspark.sql import SparkSession
+from mlrt import dbutils
+spark = SparkSession.builder.getOrCreate()
+rows = int(dbutils.widgets.get("rows"))
+assert spark.range(rows).count() == rows
+print("APP", spark.sparkContext.appName, rows)
+"""
+JOBS_SCRIPT = (
+    f"FS_CELL, WIDGETS_CELL, APP = {FS_CELL!r}, {WIDGETS_CELL!r}, {APP!r}\n"
+    + r"""
 import json, os, subprocess, sys, time
 from pathlib import Path
 
@@ -269,13 +313,16 @@ notebook("parent.ipynb", "print('child said', dbutils.notebook.run('child', 120,
          "try:\n    dbutils.widgets.get('nope')\nexcept Exception as e:\n    print(type(e).__name__, e)",
          "try:\n    dbutils.secrets.get('nope', 'k')\nexcept Exception as e:\n    print(type(e).__name__, e)",
          "try:\n    dbutils.fs.mount('s3a://x', '/mnt/x')\nexcept NotImplementedError as e:\n"
-         "    print('NotImplementedError', e)")
+         "    print('NotImplementedError', e)",
+         FS_CELL, WIDGETS_CELL)
+(ws / "nb" / "app.py").write_text(APP)
 (ws / "jobs.yaml").write_text('''
 jobs:
   - {name: demo, notebook: nb/demo.ipynb, parameters: {name: t1, rows: "100"}, timeoutSeconds: 240}
   - {name: flaky, notebook: nb/flaky.ipynb, parameters: {what: x}, maxRetries: 1, minRetryIntervalSeconds: 0}
   - {name: hang, notebook: nb/hang.ipynb, timeoutSeconds: 25}
   - {name: parent, notebook: nb/parent.ipynb, timeoutSeconds: 200}
+  - {name: app, app: nb/app.py, parameters: {rows: "42"}, timeoutSeconds: 200}
 ''')
 (ws / "bad.yaml").write_text('''
 jobs:
@@ -295,11 +342,13 @@ def mlrt_jobs(*args):
     lines = done.stdout.strip().splitlines()
     return {"code": done.returncode, "run": json.loads(lines[-1]) if lines and lines[-1].startswith("{") else None,
             "stderr": done.stderr[-3000:], "stdout": done.stdout[-2000:], "seconds": time.monotonic() - started}
-for name in ("demo", "flaky", "hang", "parent"):
+for name in ("demo", "flaky", "hang", "parent", "app"):
     out[name] = mlrt_jobs("run", name, *(["--param", "rows=1000"] if name == "demo" else []))
     run = out[name]["run"]
     if run and run["output"].endswith(".ipynb") and Path(run["output"]).exists():
         out[name]["notebook"] = Path(run["output"]).read_text()
+    if run and run["output"].endswith(".log") and Path(run["output"]).exists():
+        out[name]["applog"] = Path(run["output"]).read_text()[-5000:]
 out["check"] = mlrt_jobs("check", str(ws / "bad.yaml"))
 out["unknown"] = mlrt_jobs("run", "nope")
 out["left"] = [" ".join(p.cmdline())[:200] for p in psutil.process_iter(["cmdline"])
@@ -314,6 +363,7 @@ out["mlflow"] = [{"tags": {k: v for k, v in r.data.tags.items() if k.startswith(
                  for r in runs]
 print(json.dumps(out))
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -364,6 +414,29 @@ def test_notebook_run_returns_the_child_s_exit_value_and_bad_calls_name_the_fix(
     assert "InputWidgetNotDefined no input widget named 'nope'" in saved and "dbutils.widgets.text('nope'" in saved
     assert "no secret scope 'nope' (scopes here: demo)" in saved and "make secret SCOPE=nope" in saved
     assert "NotImplementedError dbutils.fs.mount has no meaning in mlrt" in saved
+    # fs: mkdirs, put (and its refusal to overwrite), cp, mv, cp of a directory (refused, then recurse), ls, head, rm
+    for line in (
+        "mkdirs True",
+        "FileExistsError dbutils.fs.put: file:/tmp/fs-test/a/one.txt exists; pass overwrite",
+        "cp True",
+        "mv True",
+        "DbutilsError dbutils.fs.cp: file:/tmp/fs-test/a is a directory; pass recurse",
+        "cp -r True",
+        "ls ['a/', 'c/'] ['three.txt']",
+        "head hello",
+        "rm True False",
+        "after ['a/']",
+    ):
+        assert line in saved, line
+    assert "all [('color', 'teal'), ('days', 'mon'), ('size', 's')]" in saved and "getArgument gone" in saved
+    assert "libraries installed with %pip are importable already" in saved
+
+
+def test_an_app_job_runs_with_spark_submit_and_reads_its_parameters(jobs_run):
+    app = jobs_run["app"]
+    assert app["code"] == 0 and app["run"]["status"] == "SUCCEEDED", app
+    assert app["run"]["output"].endswith(".log"), app["run"]
+    assert "APP job app " in app["applog"] and " 42" in app["applog"], app["applog"][-2000:]
 
 
 def test_a_bad_jobs_file_gets_one_error_per_job_naming_the_fix(jobs_run):
