@@ -158,13 +158,13 @@ test-cluster: venv test-host-tools ## host-side checks of the running cluster (p
 # shares, its time). Each stage's time is printed as it ends and again, all together, at the end (CI shows the end
 # of the output); a stage over its budget by more than half fails the run, naming it.
 # On compose every smoke test runs, those marked `example` included (each proves a notebook's library with
-# assertions, in a shared session: minutes faster than the notebooks' own kernels and sessions), and four example
+# assertions, in a shared session: minutes faster than the notebooks' own kernels and sessions), and three example
 # notebooks run headless with their tasks checked on several executors: the tour, the barrier-mode launcher
-# that once put both ranks on one executor, the shared table catalog's, and dbutils' (run with its widgets' defaults;
-# tests/cluster/test_jobs.py runs it as a job with parameters). The catalog's managed-table smoke test
+# that once put both ranks on one executor, and the shared table catalog's (dbutils' runs as Run All does in the
+# notebook image's tests, and as a job with parameters on compose and Kubernetes). The catalog's managed-table smoke test
 # is left to helm test: notebook 18 (table-catalog) creates a managed table and a view by name on compose.
 # `make smoke` alone runs every notebook and test; helm test runs the smoke tests on Kubernetes.
-SMOKE_IN_TEST := -k "(not test_example_notebook_runs or tensorflow-mirrored-strategy or table-catalog or dbutils-and-jobs) and not test_a_managed_delta_table"
+SMOKE_IN_TEST := -k "(not test_example_notebook_runs or tensorflow-mirrored-strategy or table-catalog) and not test_a_managed_delta_table"
 test: ## everything: static checks, unit tests, tools, build, image tests, compose and Kubernetes e2e (docs/testing.md)
 	@$(PYTHON) -m tests.stages --smoke-args '$(SMOKE_IN_TEST)'
 

@@ -342,20 +342,41 @@ def mlrt_jobs(*args):
     lines = done.stdout.strip().splitlines()
     return {"code": done.returncode, "run": json.loads(lines[-1]) if lines and lines[-1].startswith("{") else None,
             "stderr": done.stderr[-3000:], "stdout": done.stdout[-2000:], "seconds": time.monotonic() - started}
-for name in ("demo", "flaky", "hang", "parent", "app"):
-    out[name] = mlrt_jobs("run", name, *(["--param", "rows=1000"] if name == "demo" else []))
-    run = out[name]["run"]
+def job(name):
+    result = mlrt_jobs("run", name, *(["--param", "rows=1000"] if name == "demo" else []))
+    run = result["run"]
     if run and run["output"].endswith(".ipynb") and Path(run["output"]).exists():
-        out[name]["notebook"] = Path(run["output"]).read_text()
+        result["notebook"] = Path(run["output"]).read_text()
     if run and run["output"].endswith(".log") and Path(run["output"]).exists():
-        out[name]["applog"] = Path(run["output"]).read_text()[-5000:]
+        result["applog"] = Path(run["output"]).read_text()[-5000:]
+    return result
+def interactive():  # the example as JupyterLab's Run All runs it: the widgets' defaults, no job
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    nb = nbformat.read("/opt/mlrt/examples/20-dbutils-and-jobs.ipynb", as_version=4)
+    for key in ("MLRT_WORKSPACE_DIR", "MLRT_SECRETS_DIR", "PYSPARK_SUBMIT_ARGS"):
+        os.environ[key] = env[key]
+    try:
+        NotebookClient(nb, kernel_name="python3", resources={"metadata": {"path": "/tmp"}}).execute()
+        ended = "no exit"
+    except CellExecutionError as error:
+        ended = error.ename
+    return {"ended": ended, "text": json.dumps([o for c in nb.cells for o in c.get("outputs", [])])}
+import mlflow
+from concurrent.futures import ThreadPoolExecutor
+mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+mlflow.search_experiments()  # the store's tables made once, before the runs use it at the same time
+with ThreadPoolExecutor(6) as pool:  # runs at once, as a scheduler may start them
+    names = ("demo", "flaky", "hang", "parent", "app")
+    futures = {name: pool.submit(job, name) for name in names}
+    futures["interactive"] = pool.submit(interactive)
+    out.update({name: f.result() for name, f in futures.items()})
 out["check"] = mlrt_jobs("check", str(ws / "bad.yaml"))
 out["unknown"] = mlrt_jobs("run", "nope")
+time.sleep(3)  # a finished kernel's Spark driver JVM exits on its own right after
 out["left"] = [" ".join(p.cmdline())[:200] for p in psutil.process_iter(["cmdline"])
                if p.pid not in (1, os.getpid())
                and any(w in " ".join(p.info["cmdline"] or []) for w in ("ipykernel", "SparkSubmit"))]
-import mlflow
-mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
 runs = mlflow.search_runs(experiment_names=["/jobs/demo", "/jobs/flaky", "/jobs/hang"], output_format="list")
 out["mlflow"] = [{"tags": {k: v for k, v in r.data.tags.items() if k.startswith("mlrt.")}, "params": r.data.params,
                   "status": r.info.status,
@@ -385,6 +406,13 @@ def test_a_notebook_job_runs_with_its_parameters_secrets_redacted_and_an_mlflow_
     assert record["status"] == "FINISHED" and record["params"] == {"name": "t1", "rows": "1000"}
     assert record["tags"]["mlrt.job.status"] == "SUCCEEDED"
     assert any(a.endswith(".ipynb") for a in record["artifacts"]), record
+
+
+def test_the_example_runs_as_run_all_does_with_its_widgets_defaults(jobs_run):
+    run_all = jobs_run["interactive"]
+    assert run_all["ended"] == "NotebookExit", run_all["text"][-3000:]
+    assert "writing 1000 rows as dbutils-demo" in run_all["text"] and "Notebook exited: " in run_all["text"]
+    assert "no secret scope 'demo' here" not in run_all["text"]  # MLRT_SECRETS_DIR holds the scope demo
 
 
 def test_a_failing_job_is_retried_and_its_run_shows_the_error(jobs_run):
