@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from scripts.submit import ROOT, BadInput, k8s_client, kubeconfig_path, release_names
+from scripts.submit import ROOT, BadInput, k8s_client, kubeconfig_path, release_arguments, release_names
 
 PARAM = re.compile(r"^[^=\s]+=.*$")
 
@@ -89,9 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("target", choices=["compose", "k8s"])
     parser.add_argument("name")
     parser.add_argument("--param", action="append", default=[])
-    parser.add_argument("--namespace", default="mlrt")
-    parser.add_argument("--release", default="mlrt")
-    parser.add_argument("--kubeconfig")
+    release_arguments(parser)
     args = parser.parse_args(argv)
     try:
         params = parameters(args.param)

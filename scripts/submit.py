@@ -272,15 +272,20 @@ def k8s(app: Path, conf: dict[str, str], app_args: list[str], args: argparse.Nam
     return 0
 
 
+def release_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that find a Helm release (shared by make submit and make job)."""
+    parser.add_argument("--namespace", default="mlrt")
+    parser.add_argument("--release", default="mlrt")
+    parser.add_argument("--kubeconfig")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("target", choices=["compose", "k8s"])
     parser.add_argument("app")
     parser.add_argument("--conf", action="append", default=[])
-    parser.add_argument("--namespace", default="mlrt")
-    parser.add_argument("--release", default="mlrt")
     parser.add_argument("--image")
-    parser.add_argument("--kubeconfig")
+    release_arguments(parser)
     argv = sys.argv[1:] if argv is None else argv
     app_args: list[str] = []
     if "--" in argv:

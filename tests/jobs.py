@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 
 
 def notebook(*sources: str) -> str:
@@ -22,3 +24,12 @@ HANG = notebook(
     "from pyspark.sql import SparkSession\nspark = SparkSession.builder.getOrCreate()\nspark.range(4).count()",
     "import time\ntime.sleep(900)",
 )
+
+
+def run_together(*calls: Callable[[], None]) -> None:
+    """Each call in a thread of its own, all at once (as jobs run beside each other); returns when all have ended."""
+    threads = [threading.Thread(target=call) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
 import uuid
 
@@ -17,7 +16,7 @@ import requests
 
 from tests.cluster.conftest import MLFLOW, master_state, mlflow_account
 from tests.conftest import ROOT
-from tests.jobs import HANG, TICK
+from tests.jobs import HANG, TICK, run_together
 
 SECRET = "job-secret-" + uuid.uuid4().hex[:12]
 EXAMPLE = "examples/20-dbutils-and-jobs.ipynb"
@@ -102,12 +101,7 @@ def jobs_session():
             time.sleep(2)
         made["hang-apps-during"] = [a for apps in seen for a in apps if a.startswith("job hang")]
 
-    threads = [threading.Thread(target=make_job, args=("demo-now", "rows=1000")),
-               threading.Thread(target=make_job, args=("hang",)), threading.Thread(target=watch_hang)]  # fmt: skip
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together(lambda: make_job("demo-now", "rows=1000"), lambda: make_job("hang"), watch_hang)
     freed = time.monotonic() + 20  # the master ends an application when its driver's connection drops
     while [a for a in job_apps() if a.startswith("job hang")] and time.monotonic() < freed:
         time.sleep(1)

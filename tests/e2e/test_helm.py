@@ -268,7 +268,7 @@ def test_jobs_run_on_their_schedule_and_now_as_drivers_with_executor_pods(releas
     `make job TARGET=k8s` runs the example notebook now with a parameter (executors: pods of the run), and a hung
     job until its timeout stops it with its executor pods. Each run's notebook is written back to JupyterLab's
     workspace, the secret scope's value redacted in it; each run is in MLflow (its record names the MLflow run)."""
-    from tests.jobs import HANG, TICK
+    from tests.jobs import HANG, TICK, run_together
 
     token = secret_value(release, f"{FULLNAME}-jupyter", "token")
     headers = {"Authorization": f"token {token}"}
@@ -296,12 +296,7 @@ def test_jobs_run_on_their_schedule_and_now_as_drivers_with_executor_pods(releas
                 time.sleep(3)
             made["hang-executors"] = seen
 
-        threads = [threading.Thread(target=make_job, args=("on-demand", "rows=1000")),
-                   threading.Thread(target=make_job, args=("hang",)), threading.Thread(target=watch_hang)]  # fmt: skip
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        run_together(lambda: make_job("on-demand", "rows=1000"), lambda: make_job("hang"), watch_hang)
         deadline = started + 300
         while time.monotonic() < deadline:
             scheduled = [r for r in job_runs(url, headers, "every-minute") if r["trigger"] == "schedule"]
