@@ -67,6 +67,10 @@ def install() -> float:
         "--create-namespace",
         "-f",
         str(VALUES),
+        # A release as installed by default, without the e2e tests' cluster library: its pods would install it from
+        # PyPI at every start (and need the host's CA, which the e2e tests hand over).
+        "--set-json",
+        "libraries.packages=[]",
         "--wait",
         "--timeout",
         "15m",
