@@ -18,7 +18,15 @@ import subprocess
 import sys
 import time
 
-from scripts.submit import ROOT, BadInput, k8s_client, kubeconfig_path, release_arguments, release_names
+from scripts.submit import (
+    ROOT,
+    BadInput,
+    compose_running,
+    k8s_client,
+    kubeconfig_path,
+    release_arguments,
+    release_names,
+)
 
 PARAM = re.compile(r"^[^=\s]+=.*$")
 
@@ -31,9 +39,7 @@ def parameters(items: list[str]) -> list[str]:
 
 
 def compose(name: str, params: list[str]) -> int:
-    state = subprocess.run(["docker", "compose", "ps", "--services", "--status", "running"], cwd=ROOT,
-                           capture_output=True, text=True)  # fmt: skip
-    if state.returncode != 0 or "jobs" not in state.stdout.split():
+    if "jobs" not in compose_running():
         raise BadInput("the compose cluster's jobs service is not running; start the cluster with `make up`")
     command = ["docker", "compose", "exec", "-T", "jobs", "python", "-m", "mlrt.jobs", "run", name, *params]
     return subprocess.run(command, cwd=ROOT).returncode

@@ -53,11 +53,16 @@ def submit_args(conf: dict[str, str]) -> list[str]:
     return [arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")]
 
 
-def compose(app: Path, conf: dict[str, str], app_args: list[str]) -> int:
+def compose_running() -> set[str]:
+    """The compose cluster's running services (none when it is down or compose cannot tell)."""
     state = subprocess.run(
         ["docker", "compose", "ps", "--status", "running", "--services"], cwd=ROOT, capture_output=True, text=True
     )
-    if state.returncode != 0 or "jupyter" not in state.stdout.split():
+    return set(state.stdout.split()) if state.returncode == 0 else set()
+
+
+def compose(app: Path, conf: dict[str, str], app_args: list[str]) -> int:
+    if "jupyter" not in compose_running():
         raise BadInput("the compose cluster is not running (no jupyter service); start it with `make up`")
     target = f"/tmp/mlrt-submit-{uuid.uuid4().hex[:8]}-{app.name}"
     subprocess.run(

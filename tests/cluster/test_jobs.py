@@ -39,9 +39,9 @@ jobs:
 """
 
 
-def in_jupyter(script: str, stdin: str = "", timeout: int = 60) -> str:
+def in_jupyter(script: str, *args: str, stdin: str = "", timeout: int = 60) -> str:
     done = subprocess.run(
-        ["docker", "compose", "exec", "-T", "jupyter", "python", "-c", script],
+        ["docker", "compose", "exec", "-T", "jupyter", "python", "-c", script, *args],
         cwd=ROOT, input=stdin, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
@@ -64,11 +64,7 @@ print(json.dumps(out))
 
 
 def write_file(path: str, text: str) -> None:
-    done = subprocess.run(
-        ["docker", "compose", "exec", "-T", "jupyter", "python", "-c", WRITE + "p.write_text(sys.stdin.read())", path],
-        cwd=ROOT, input=text, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
+    in_jupyter(WRITE + "p.write_text(sys.stdin.read())", path, stdin=text)
 
 
 def job_apps() -> list[str]:

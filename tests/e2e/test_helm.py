@@ -70,11 +70,15 @@ SCOPE_SECRET, JOB_SECRET = "demo", "k8s-job-secret-" + uuid.uuid4().hex[:12]  # 
 USERS_OWN = (f"configmap/{PIP_CA_CONFIGMAP}", f"secret/{SCOPE_SECRET}")
 
 
+def apply_created(namespace: str, *create: str) -> None:
+    """`kubectl create <create...>`, applied (made, or left as it is when a reinstall finds it there)."""
+    manifest = kubectl("-n", namespace, "create", *create, "--dry-run=client", "-o", "yaml").stdout
+    kubectl("-n", namespace, "apply", "-f", "-", stdin=manifest)
+
+
 def secret_scope(namespace: str) -> None:
     """The dbutils secret scope the values name, made before installing as a user would (an uninstall keeps it)."""
-    manifest = kubectl("-n", namespace, "create", "secret", "generic", SCOPE_SECRET,
-                       f"--from-literal=token={JOB_SECRET}", "--dry-run=client", "-o", "yaml").stdout  # fmt: skip
-    kubectl("-n", namespace, "apply", "-f", "-", stdin=manifest)
+    apply_created(namespace, "secret", "generic", SCOPE_SECRET, f"--from-literal=token={JOB_SECRET}")
 
 
 def pip_ca_values(namespace: str) -> list[str]:
@@ -85,9 +89,7 @@ def pip_ca_values(namespace: str) -> list[str]:
     ca = ca_bundle()
     if ca is None:
         return []
-    manifest = kubectl("-n", namespace, "create", "configmap", PIP_CA_CONFIGMAP, f"--from-file=ca.pem={ca}",
-                       "--dry-run=client", "-o", "yaml").stdout  # fmt: skip
-    kubectl("-n", namespace, "apply", "-f", "-", stdin=manifest)
+    apply_created(namespace, "configmap", PIP_CA_CONFIGMAP, f"--from-file=ca.pem={ca}")
     return ["--set", f"libraries.caBundleConfigMap={PIP_CA_CONFIGMAP}"]
 
 

@@ -448,13 +448,12 @@ def run_child_notebook(path: str, timeout: int, arguments: dict) -> str:
         fetch(str(source.relative_to(WORKSPACE)))
     if not source.is_file():
         raise JobError(f"dbutils.notebook.run: no notebook {path!r} ({source}); give a path relative to this notebook")
-    job = Job(name=source.stem, notebook=str(source), parameters={str(k): str(v) for k, v in arguments.items()},
-              timeout=timeout)  # fmt: skip
+    parameters = {str(k): str(v) for k, v in arguments.items()}
     folder = runs_dir() / "notebook-runs"
     folder.mkdir(parents=True, exist_ok=True)
     run_id = f"{source.stem}-{_stamp(time.time())}-{secrets.token_hex(3)}"
     output = folder / f"{run_id}.ipynb"
-    spec = {"notebook": str(source), "app": None, "args": [], "output": str(output), "parameters": job.parameters,
+    spec = {"notebook": str(source), "app": None, "args": [], "output": str(output), "parameters": parameters,
             "spark_conf": {"spark.app.name": f"notebook {source.stem}",
                            "spark.kubernetes.executor.podNamePrefix": f"notebook-{run_id[-6:]}"}}  # fmt: skip
     status, error, value = run_attempt(spec, timeout, output.with_suffix(".log"))
