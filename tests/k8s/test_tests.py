@@ -25,10 +25,9 @@ def test_helm_test_runs_the_quick_suite_by_default_and_everything_else_after_it_
     (quick,) = smoke_test_pods(render())
     assert command(quick).endswith(" ".join(f"/tmp/{name}" for name in QUICK)), command(quick)
     assert all((ROOT / "smoke_tests" / name).is_file() for name in QUICK)
-    first, rest = sorted(smoke_test_pods(render("tests.suite=full")), key=lambda p: p["metadata"]["name"])
-    assert command(first) == command(quick)
-    assert [p["metadata"]["annotations"]["helm.sh/hook-weight"] for p in (first, rest)] == ["0", "1"]
-    assert command(rest).endswith(" ".join(f"--ignore=/tmp/{name}" for name in QUICK) + " /tmp"), command(rest)
+    # full: the same pod and pytest process (one Spark session), the quick files first, then the directory
+    (full,) = smoke_test_pods(render("tests.suite=full"))
+    assert command(full) == command(quick) + " /tmp", command(full)
 
 
 def test_notes_give_the_timeout_the_full_suite_needs():
@@ -44,5 +43,5 @@ def test_uninstall_first_deletes_the_pods_helm_test_left():
     env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     selector = dict(pair.split("=") for pair in env["SELECTOR"].split(","))
     pods = smoke_test_pods(docs)
-    assert len(pods) == 2 and all(selector.items() <= p["metadata"]["labels"].items() for p in pods)
+    assert len(pods) == 1 and all(selector.items() <= p["metadata"]["labels"].items() for p in pods)
     assert not [d for d in docs if selector.items() <= d["metadata"].get("labels", {}).items() and d["kind"] != "Pod"]
