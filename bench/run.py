@@ -2,6 +2,9 @@
 
   python -m bench.run [--target compose|k8s] [--quick] [--only SECTION ...] [--out DIR]
 
+--only SECTION ... reruns those sections into the existing report: the others stay as measured before, each
+marked with the commit and date of the run that measured it.
+
 Sections (each figure over several runs, min / median / max; a comparison is a ratio taken pair by pair, the
 two sides in turn A B A B in one run, so it holds when the machine's speed drifts):
   startup   `make up` with the images present until JupyterLab's login works, both workers are registered
@@ -170,6 +173,13 @@ IN_MEMORY = ("--conf", "spark.sql.catalogImplementation=in-memory")
 LOCAL = ("--conf", "spark.master=local[2]", "--conf", "spark.authenticate=false",
          "--conf", "spark.network.crypto.enabled=false")  # fmt: skip
 SESSION_KEYS = ("getOrCreate", "executors", "catalog")
+# The same session without the image's class-data sharing archive (images/spark/cds-archive): the JVMs load Spark's
+# classes from the jars, as before the archive (the JDK's own default archive stays).
+NO_ARCHIVE = tuple(
+    arg
+    for key in ("driver", "executor")
+    for arg in ("--conf", f"spark.{key}.defaultJavaOptions=", "--conf", f"spark.{key}.extraClassPath=")
+)
 
 
 def session(quick: bool, driver: Callable[..., dict] = in_driver) -> dict:
@@ -177,16 +187,21 @@ def session(quick: bool, driver: Callable[..., dict] = in_driver) -> dict:
         runs, local = [quick_driver()["session"]], []
     else:
         runs, local = [], []
-        first: dict[str, list[float]] = {"cluster": [], "local": []}
+        first: dict[str, list[float]] = {"cluster": [], "local": [], "no_archive": []}
         for _ in range(1 if quick else 5):
             runs.append(driver("driver.py", "session"))
             local.append(driver("driver.py", "session", *IN_MEMORY))
             first["cluster"].append(driver("driver.py", "first-job")["ready"])
             first["local"].append(driver("driver.py", "first-job", *LOCAL)["ready"])
+            first["no_archive"].append(driver("driver.py", "first-job", *NO_ARCHIVE)["ready"])
     result = {key: [run[key] for run in runs] for key in SESSION_KEYS}
     result["implementation"] = runs[0]["implementation"]
     if local:
-        result["first_job"] = {**first, "ratio": ratios(first["cluster"], first["local"])}
+        result["first_job"] = {
+            **first,
+            "ratio": ratios(first["cluster"], first["local"]),
+            "archive_saves": [b - a for a, b in zip(first["cluster"], first["no_archive"], strict=True)],
+        }
         result["in-memory"] = {key: [run[key] for run in local] for key in SESSION_KEYS}
         result["extra"] = {
             key: [a - b for a, b in zip(result[key], result["in-memory"][key], strict=True)] for key in SESSION_KEYS
@@ -417,6 +432,41 @@ def fmt(s: dict[str, float], unit: str = " s", digits: int = 1) -> str:
     return f"{s['min']:.{digits}f} / {s['median']:.{digits}f} / {s['max']:.{digits}f}{unit}"
 
 
+# Each section's heading in the report, to say where a section comes from an earlier run (--only).
+HEADINGS = {
+    "startup": "## Start-up",
+    "session": "## A new session",
+    "overhead": "## Launch overhead of the distributed APIs",
+    "imports": "## A cut: pyspark's bytecode on the executors",
+    "scaling": "## Scaling",
+    "shuffle": "## Shuffle with and without RPC encryption",
+    "images": "## Image sizes",
+}
+
+
+def merged(earlier: dict, results: dict) -> dict:
+    """--only into a report that exists: the sections not run now stay as the earlier run measured them (each
+    keeps the commit and date it was measured at); the header names this run."""
+    if earlier.get("target", "compose") != results["target"] or earlier.get("quick"):
+        return results
+    measured = earlier.get("measured") or {key: earlier["machine"] for key in HEADINGS if key in earlier}
+    kept = {key: earlier[key] for key in HEADINGS if key in earlier}
+    return {**kept, **results, "measured": dict(measured)}
+
+
+def provenance(lines: list[str], results: dict) -> list[str]:
+    """A line under each section measured by an earlier run than the header's (merged by --only)."""
+    now = results["machine"]
+    out = []
+    for line in lines:
+        out.append(line)
+        key = next((k for k, heading in HEADINGS.items() if line == heading), None)
+        when = results.get("measured", {}).get(key) if key else None
+        if when and (when["commit"], when["date"]) != (now["commit"], now["date"]):
+            out += ["", f"*Measured by an earlier run: mlrt at {when['commit']}, {when['date']}.*"]
+    return out
+
+
 def report(results: dict, plots: list[str], plot_dir: str) -> str:
     m = results["machine"]
     words = WORDS[results.get("target", "compose")]
@@ -466,6 +516,18 @@ def report(results: dict, plots: list[str], plot_dir: str) -> str:
                 f"{fmt(stats(f['ratio']), unit='x')} |",
                 "",
             ]
+            if f.get("no_archive"):
+                lines += [
+                    "The same on the cluster without the image's class-data sharing archive",
+                    "(`images/spark/cds-archive`; `spark.driver/executor.defaultJavaOptions` and `extraClassPath`",
+                    "empty: the JVMs load Spark's classes from the jars), in turn with the runs above; saved =",
+                    "without minus with, pair by pair.",
+                    "",
+                    "| | with the archive | without | saved (min / median / max) |\n|---|---|---|---|",
+                    f"| first job done | {fmt(stats(f['cluster']))} | {fmt(stats(f['no_archive']))} | "
+                    f"{fmt(stats(f['archive_saves']))} |",
+                    "",
+                ]
         if "in-memory" in r:
             m, extra = r["in-memory"], r["extra"]
             lines += [
@@ -574,7 +636,7 @@ def report(results: dict, plots: list[str], plot_dir: str) -> str:
         lines.append("")
     if plots:
         lines += ["## Plots", ""] + [f"![{p}]({plot_dir}/{p})" for p in plots] + [""]
-    return "\n".join(lines)
+    return "\n".join(provenance(lines, results))
 
 
 def main() -> None:
@@ -590,6 +652,10 @@ def main() -> None:
         parser.error(f"--target {args.target} has no section {', '.join(sorted(unknown))}: {', '.join(runners)}")
     sections = args.only or list(runners)
     results: dict = {"machine": machine(), "quick": args.quick, "target": args.target}
+    name = WORDS[args.target]["report"]
+    earlier = out / name / "results.json"
+    if args.only and not args.quick and earlier.is_file():
+        results = merged(json.loads(earlier.read_text()), results)
     failed: dict[str, str] = {}
     if args.target == "k8s":
         on_k8s.ensure_installed()
@@ -605,7 +671,7 @@ def main() -> None:
             log(f"{section} FAILED: {failed[section]}")
             continue
         log(f"{section}: {time.monotonic() - started:.0f} s")
-    name = WORDS[args.target]["report"]
+        results.setdefault("measured", {})[section] = results["machine"]
     plot_dir = out / name
     plot_dir.mkdir(parents=True, exist_ok=True)
     (plot_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")

@@ -51,3 +51,34 @@ def test_pandas_udf_arrow_round_trip(spark):
     merged = source.merge(result, on="id")
     assert (merged["y"] == merged["x"] * 2.0).all()
     assert socket.gethostname() not in set(result["host"]), "the pandas UDF ran in the driver"
+
+
+CLASS_ARCHIVE = "/opt/mlrt/cds/spark.jsa"  # images/spark/cds-archive
+
+
+def test_driver_and_executor_jvms_map_the_images_class_archive(spark):
+    """Every JVM of the session maps the image's class-data sharing archive (its start loads Spark's classes
+    parsed and verified at build time): the driver's, and each executor's, found as the nearest `java` ancestor
+    of a task's Python worker. A class path the archive does not match would leave it unmapped, silently."""
+
+    def jvm_maps_archive(pid: int) -> bool:
+        with open(f"/proc/{pid}/maps") as maps:
+            return CLASS_ARCHIVE in maps.read()
+
+    def executor_jvm(_):
+        import os
+        import socket
+
+        pid = os.getppid()
+        while pid > 1:
+            with open(f"/proc/{pid}/comm") as comm:
+                if comm.read().strip() == "java":
+                    return [(socket.gethostname(), jvm_maps_archive(pid))]
+            with open(f"/proc/{pid}/stat") as stat:
+                pid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        return [(socket.gethostname(), None)]
+
+    assert jvm_maps_archive(spark.sparkContext._gateway.proc.pid), f"the driver's JVM does not map {CLASS_ARCHIVE}"
+    executors = dict(spark.sparkContext.parallelize(range(16), 16).mapPartitions(executor_jvm).collect())
+    assert len(executors) >= MIN_EXECUTORS, executors
+    assert all(executors.values()), f"executor JVMs mapping {CLASS_ARCHIVE}, by host: {executors}"

@@ -191,8 +191,11 @@ case "$role" in
     shift
     java_opts=()
     while IFS= read -r opt; do java_opts+=("$opt"); done < <(env | grep '^SPARK_JAVA_OPT_' | sort -t_ -k4 -n | sed 's/^[^=]*=//')
-    classpath="${SPARK_CLASSPATH:+$SPARK_CLASSPATH:}$SPARK_HOME/jars/*"
-    [ -d "${SPARK_CONF_DIR:-}" ] && classpath="$SPARK_CONF_DIR:$classpath"
+    # Spark's launcher order (drivers, standalone executors): extraClassPath, the conf directory, the jars. The
+    # image's class-data archive holds only when its pathing jar (extraClassPath) comes first.
+    classpath="${SPARK_CLASSPATH:+$SPARK_CLASSPATH:}"
+    [ -d "${SPARK_CONF_DIR:-}" ] && classpath="$classpath$SPARK_CONF_DIR:"
+    classpath="$classpath$SPARK_HOME/jars/*"
     exec "$JAVA_HOME/bin/java" "${java_opts[@]}" \
       -Xms"${SPARK_EXECUTOR_MEMORY:?}" -Xmx"$SPARK_EXECUTOR_MEMORY" \
       -cp "$classpath${SPARK_DIST_CLASSPATH:+:$SPARK_DIST_CLASSPATH}" \

@@ -187,6 +187,8 @@ DeltaTable.forPath(s, "/tmp/t").delete("id < 10")
 print("DELTA", s.read.format("delta").load("/tmp/t").count(),
       s.read.format("delta").option("versionAsOf", 0).load("/tmp/t").count(),
       s.sql("DESCRIBE HISTORY delta.`/tmp/t`").count())
+maps = open(f"/proc/{type(s.sparkContext)._gateway.proc.pid}/maps").read()
+print("CDS", int("/opt/mlrt/cds/spark.jsa" in maps))
 t = time.time()
 try:
     s.read.parquet("s3a://lake/x").count()
@@ -239,6 +241,15 @@ def test_cluster_libraries_install_at_start_from_a_wheelhouse_and_refuse_a_runti
                   check=False)  # fmt: skip
     assert refused.returncode == 64, refused.stderr
     assert "cluster libraries cannot replace" in refused.stderr and "mlrt-entrypoint: ERROR" in refused.stderr
+
+
+def test_a_session_maps_the_images_class_archive_which_holds_for_its_jars(image, local_session):
+    """images/spark/cds-archive: the driver's JVM maps the archive; -Xshare:on (fail rather than run without it)
+    proves it holds for the image's jars and JDK, in every image above spark (one that changed a jar would fail)."""
+    assert local_session["CDS"] == "1", local_session["output"]
+    java = "$JAVA_HOME/bin/java -XX:SharedArchiveFile=/opt/mlrt/cds/spark.jsa -Xshare:on"
+    out = run(image, "bash", "-c", f"{java} -cp /opt/mlrt/cds/classpath.jar -Xlog:cds=info -version 2>&1")
+    assert "Mapped dynamic region" in out, out
 
 
 def test_delta_and_packages_from_the_configured_repositories(image, local_session):
