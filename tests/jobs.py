@@ -33,3 +33,18 @@ def run_together(*calls: Callable[[], None]) -> None:
         thread.start()
     for thread in threads:
         thread.join()
+
+
+# An app job on Kubernetes (cluster mode: its driver a pod of its own): a job on executor pods, a parameter read.
+APP = """
+import socket
+from mlrt import dbutils
+from pyspark.sql import SparkSession
+
+spark = SparkSession.builder.getOrCreate()
+dbutils.widgets.text("rows", "1")
+rows = int(dbutils.widgets.get("rows"))
+hosts = spark.sparkContext.parallelize(range(8), 8).map(lambda _: __import__("socket").gethostname()).distinct()
+print("APP", spark.sparkContext.appName, rows, "driver", socket.gethostname(), "executors", sorted(hosts.collect()))
+spark.stop()
+"""

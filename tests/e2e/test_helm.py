@@ -4,6 +4,7 @@ barrier job losing one, the JupyterLab pod deleted), and uninstall and reinstall
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -276,10 +277,11 @@ def running_job_executors(namespace: str, prefix: str) -> list[str]:
 
 def test_jobs_run_on_their_schedule_and_now_as_drivers_with_executor_pods(release):
     """The chart's jobs (values-local.yaml): the every-minute CronJob, resumed for this test, runs twice on its own;
-    `make job TARGET=k8s` runs the example notebook now with a parameter (executors: pods of the run), and a hung
+    `make job TARGET=k8s` runs the example notebook now with a parameter (executors: pods of the run), an app in
+    cluster mode (its driver a pod of its own, owned by the run's pod; its log copied into the run's), and a hung
     job until its timeout stops it with its executor pods. Each run's notebook is written back to JupyterLab's
     workspace, the secret scope's value redacted in it; each run is in MLflow (its record names the MLflow run)."""
-    from tests.jobs import HANG, TICK, run_together
+    from tests.jobs import APP, HANG, TICK, run_together
 
     token = secret_value(release, f"{FULLNAME}-jupyter", "token")
     headers = {"Authorization": f"token {token}"}
@@ -290,6 +292,9 @@ def test_jobs_run_on_their_schedule_and_now_as_drivers_with_executor_pods(releas
             put = requests.put(f"{url}/api/contents/jobs-test/{name}.ipynb", headers=headers, timeout=30,
                                json={"type": "file", "format": "text", "content": text})  # fmt: skip
             assert put.status_code in (200, 201), put.text
+        put = requests.put(f"{url}/api/contents/jobs-test/app.py", headers=headers, timeout=30,
+                           json={"type": "file", "format": "text", "content": APP})  # fmt: skip
+        assert put.status_code in (200, 201), put.text
         started = time.monotonic()
         kubectl("-n", release, "patch", "cronjob", cronjob, "-p", '{"spec": {"suspend": false}}')
         made: dict = {}
@@ -307,7 +312,9 @@ def test_jobs_run_on_their_schedule_and_now_as_drivers_with_executor_pods(releas
                 time.sleep(3)
             made["hang-executors"] = seen
 
-        run_together(lambda: make_job("on-demand", "rows=1000"), lambda: make_job("hang"), watch_hang)
+        run_together(
+            lambda: make_job("on-demand", "rows=1000"), lambda: make_job("hang"), lambda: make_job("app"), watch_hang
+        )
         deadline = started + 300
         while time.monotonic() < deadline:
             scheduled = [r for r in job_runs(url, headers, "every-minute") if r["trigger"] == "schedule"]
@@ -316,6 +323,7 @@ def test_jobs_run_on_their_schedule_and_now_as_drivers_with_executor_pods(releas
             time.sleep(10)
         kubectl("-n", release, "patch", "cronjob", cronjob, "-p", '{"spec": {"suspend": true}}')
         demo = job_runs(url, headers, "on-demand")
+        app_runs = {r["run_id"]: r for r in job_runs(url, headers, "app")}
     print(f"jobs on Kubernetes: {time.monotonic() - started:.0f} s", file=sys.stderr)
 
     assert len(scheduled) >= 2, (scheduled, namespace_health(release))
@@ -331,6 +339,16 @@ def test_jobs_run_on_their_schedule_and_now_as_drivers_with_executor_pods(releas
     assert value["rows"] == 1000 and value["hosts"] >= 2 and value["folder"].startswith("s3a://"), value
     saved = next(r["notebook"] for r in demo if r["run_id"] == record["run_id"])
     assert "is [REDACTED] (" in saved and JOB_SECRET not in saved
+    done, seconds = made["app"]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    record = json.loads(done.stdout.strip().splitlines()[-1])
+    assert record["status"] == "SUCCEEDED", record
+    log = app_runs[record["run_id"]]["notebook"]  # the app's run log, written back to the workspace
+    line = next((x for x in log.splitlines() if x.startswith("APP job app ")), log[-3000:])
+    words = line.split()
+    driver, executors = words[words.index("driver") + 1], ast.literal_eval(line.split(" executors ", 1)[1])
+    assert words[4] == "7" and driver.endswith("-1-driver") and len(executors) >= 2, line
+    assert driver not in executors and all(h.startswith("app-") for h in executors), line
     hang, hang_seconds = made["hang"]
     assert hang.returncode != 0 and '"status": "TIMEDOUT"' in hang.stdout, hang.stdout[-2000:] + hang.stderr[-2000:]
     assert made["hang-executors"], "the hung job's executors never ran"

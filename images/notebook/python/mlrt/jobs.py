@@ -300,6 +300,8 @@ def run_attempt(spec: dict, timeout: int, log_path: Path, name: str = "") -> tup
             code = process.wait(timeout=timeout or None)
         except subprocess.TimeoutExpired:
             _kill_tree(process)
+            if spec.get("driver_pod"):  # a cluster-mode driver outlives its client: its executors go with it
+                Kube().call("DELETE", f"pods/{spec['driver_pod']}")
             return "TIMEDOUT", f"stopped after its timeout of {timeout} s (timeoutSeconds)", ""
         finally:
             _running[name].remove(process)
@@ -316,6 +318,8 @@ def run_attempt(spec: dict, timeout: int, log_path: Path, name: str = "") -> tup
 
 def attempt(spec: dict) -> int:
     """In the attempt process: execute the notebook (papermill) or the app (spark-submit)."""
+    if spec.get("driver_pod"):
+        return submit_to_kubernetes(spec)
     if spec.get("app"):
         command = [os.path.join(os.environ["SPARK_HOME"], "bin", "spark-submit")]
         for key, value in spec["spark_conf"].items():
@@ -335,6 +339,114 @@ def attempt(spec: dict) -> int:
         if os.path.exists(os.environ.get("MLRT_NOTEBOOK_EXIT_FILE", "")):
             return 0  # dbutils.notebook.exit(value) wrote its value, then ended the notebook
         print(f"mlrt-job-error: {error_summary(error)}", flush=True)
+        return 1
+    return 0
+
+
+# Kubernetes (the chart's CronJobs): an app runs through cluster-mode spark-submit, its driver a pod of its own that
+# starts from this pod template (the release's, Pod Security "restricted"), with the auth Secret and event-log claim.
+DRIVER_TEMPLATE_ENV = "MLRT_JOBS_DRIVER_TEMPLATE"
+SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+def cluster_mode() -> bool:
+    return bool(os.environ.get(DRIVER_TEMPLATE_ENV))
+
+
+class Kube:
+    """The few calls of the Kubernetes API a cluster-mode app needs, as this pod's service account."""
+
+    def __init__(self) -> None:
+        import requests
+
+        self.namespace = (SERVICE_ACCOUNT / "namespace").read_text().strip()
+        self.base = f"https://kubernetes.default.svc/api/v1/namespaces/{self.namespace}"
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {(SERVICE_ACCOUNT / 'token').read_text().strip()}"
+        self.session.verify = str(SERVICE_ACCOUNT / "ca.crt")
+
+    def call(self, method: str, path: str, **kwargs):
+        answer = self.session.request(method, f"{self.base}/{path}", timeout=60, **kwargs)
+        if answer.status_code >= 400 and not (method == "DELETE" and answer.status_code == 404):
+            raise JobError(f"Kubernetes API {method} {path}: {answer.status_code} {answer.text[:300]}")
+        return answer
+
+
+# Lines of this pod's Spark defaults that make it a client-mode driver; Spark refuses spark.driver.host in a
+# cluster-mode submission (the driver's Service gives it).
+CLIENT_MODE_KEYS = {"spark.submit.deployMode", "spark.kubernetes.driver.pod.name", "spark.driver.host",
+                    "spark.driver.bindAddress"}  # fmt: skip
+
+
+def submission_conf(conf_dir: Path, driver: str) -> Path:
+    """A copy of the Spark conf directory for a cluster-mode submission: without the client-mode keys."""
+    target = Path(f"/tmp/{driver}-conf")
+    target.mkdir(exist_ok=True)
+    for item in conf_dir.iterdir():
+        if item.is_file() and item.name != "spark-defaults.conf":
+            (target / item.name).write_bytes(item.read_bytes())
+    lines = (conf_dir / "spark-defaults.conf").read_text().splitlines()
+    kept = [line for line in lines if not set(line.split()[:1]) & CLIENT_MODE_KEYS]
+    (target / "spark-defaults.conf").write_text("\n".join(kept) + "\n")
+    return target
+
+
+def submit_to_kubernetes(spec: dict) -> int:
+    """In the attempt process: the app through cluster-mode spark-submit. The app's file reaches the driver pod in a
+    ConfigMap (owned by this pod, so it goes with it); the driver's log is copied into the attempt's log; its pod's
+    phase is the attempt's result (spark-submit exits 0 whatever the driver did)."""
+    import yaml
+
+    kube, app, driver = Kube(), Path(spec["app"]), spec["driver_pod"]
+    me = kube.call("GET", f"pods/{os.environ['SPARK_DRIVER_POD_NAME']}").json()["metadata"]
+    owner = [{"apiVersion": "v1", "kind": "Pod", "name": me["name"], "uid": me["uid"]}]
+    labels = {"app.kubernetes.io/part-of": "mlrt-jobs", "mlrt.io/job": spec["job"]}
+    app_map = driver.removesuffix("-driver") + "-app"
+    kube.call("POST", "configmaps", json={
+        "metadata": {"name": app_map, "labels": labels, "ownerReferences": owner}, "data": {app.name: app.read_text()},
+    })  # fmt: skip
+    pod = yaml.safe_load(Path(os.environ[DRIVER_TEMPLATE_ENV]).read_text())
+    pod.setdefault("metadata", {})["ownerReferences"] = owner  # the driver pod goes with this run's pod
+    pod_spec = pod.setdefault("spec", {})
+    pod_spec["automountServiceAccountToken"] = True  # the driver creates its executors through the API
+    pod_spec.setdefault("volumes", []).extend([
+        {"name": "mlrt-app", "configMap": {"name": app_map}},
+        {"name": "spark-events", "persistentVolumeClaim": {"claimName": os.environ["MLRT_EVENT_LOG_CLAIM"]}},
+    ])  # fmt: skip
+    container = pod_spec.setdefault("containers", [{}])[0]
+    container.setdefault("volumeMounts", []).extend([
+        {"name": "mlrt-app", "mountPath": "/opt/mlrt/app", "readOnly": True},
+        {"name": "spark-events", "mountPath": "/opt/mlrt/spark-events"},
+    ])  # fmt: skip
+    template = Path(f"/tmp/{driver}-template.yaml")
+    template.write_text(yaml.safe_dump(pod))
+    conf = {
+        **spec["spark_conf"],
+        "spark.kubernetes.driver.pod.name": driver,
+        "spark.kubernetes.driver.podTemplateFile": str(template),
+        f"spark.kubernetes.driver.secrets.{os.environ['MLRT_SPARK_AUTH_SECRET']}": "/etc/mlrt/spark-auth",
+        "spark.kubernetes.driver.label.mlrt.io/spark-role": "driver",
+        "spark.kubernetes.driver.label.mlrt.io/job": spec["job"],
+        "spark.kubernetes.driverEnv.MLRT_JOB_PARAMETERS": json.dumps(spec["parameters"]),
+        "spark.kubernetes.submission.waitAppCompletion": "true",
+    }
+    command = [os.path.join(os.environ["SPARK_HOME"], "bin", "spark-submit"), "--deploy-mode", "cluster"]
+    for key, value in conf.items():
+        command += ["--conf", f"{key}={value}"]
+    env = dict(os.environ, SPARK_CONF_DIR=str(submission_conf(Path(os.environ["SPARK_CONF_DIR"]), driver)))
+    code = subprocess.call([*command, f"local:///opt/mlrt/app/{app.name}", *spec["args"]], env=env)
+    try:
+        phase = kube.call("GET", f"pods/{driver}").json()["status"].get("phase")
+        print(f"---- the driver pod {driver}: {phase}; its log ----", flush=True)
+        print(kube.call("GET", f"pods/{driver}/log").text, flush=True)
+    except JobError as error:
+        phase = None
+        print(f"mlrt-job-error: the driver pod {driver} was not created ({error}); spark-submit exited {code}")
+    finally:
+        kube.call("DELETE", f"configmaps/{app_map}")
+    if phase != "Succeeded":
+        if phase:
+            print(f"mlrt-job-error: the app's driver pod {driver} ended {phase} (its log is above)", flush=True)
         return 1
     return 0
 
@@ -389,6 +501,8 @@ def run_job(job: Job, parameters: dict[str, str] | None = None, trigger: str = "
         spec = {
             "notebook": str(job.source) if job.notebook else None, "app": str(job.source) if job.app else None,
             "args": job.args, "output": str(output), "parameters": run.parameters, "spark_conf": conf,
+            # Kubernetes: an app runs in cluster mode, its driver a pod of its own (named per attempt)
+            "driver_pod": f"{prefix}-{number}-driver" if job.app and cluster_mode() else None, "job": job.name,
         }  # fmt: skip
         begun = time.time()
         log = output.with_suffix(".log") if job.notebook else output
