@@ -25,9 +25,11 @@ def test_helm_test_runs_the_quick_suite_by_default_and_everything_else_after_it_
     (quick,) = smoke_test_pods(render())
     assert command(quick).endswith(" ".join(f"/tmp/{name}" for name in QUICK)), command(quick)
     assert all((ROOT / "smoke_tests" / name).is_file() for name in QUICK)
-    # full: the same pod and pytest process (one Spark session), the quick files first, then the directory
+    # full: the same pod and pytest process (one Spark session): every file, the quick suite's first
     (full,) = smoke_test_pods(render("tests.suite=full"))
-    assert command(full) == command(quick) + " /tmp", command(full)
+    assert command(full).endswith("--durations=20 /tmp"), command(full)
+    env = {e["name"]: e.get("value") for e in full["spec"]["containers"][0]["env"]}
+    assert env["MLRT_SMOKE_FIRST"] == " ".join(QUICK) and "MLRT_SMOKE_FIRST" not in str(quick)
 
 
 def test_notes_give_the_timeout_the_full_suite_needs():
