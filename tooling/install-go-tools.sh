@@ -38,6 +38,27 @@ build() {  # name version package [extra ldflags]
   if [ "$(basename "$3")" != "$1" ] && [ -e "$bin/$(basename "$3")" ]; then mv -f "$bin/$(basename "$3")" "$bin/$1"; fi
   echo "$2 $ldflags" >"$bin/.$1.version"
 }
+build_patched() {  # name version module package patches-dir: the module's source with our patches applied
+  # (a tool whose release lacks what the project needs: the patches' README says why and when to drop them)
+  local ldflags="-s -w" sum stamp_value src dir
+  sum=$(cat "$5"/*.patch | sha256sum | cut -c1-16)
+  stamp_value="$2 $ldflags patches:$sum"
+  if [ -x "$bin/$1" ] && [ "$(stamp "$1")" = "$stamp_value" ]; then return; fi
+  src=$(go mod download -json "$3@$2" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+  [ -d "$src" ] || { echo "install-go-tools: ERROR: go mod download $3@$2 gave no source" >&2; exit 1; }
+  if ! command -v patch >/dev/null; then
+    [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+      || { echo "install-go-tools: ERROR: building $1 needs patch(1); install it" >&2; exit 1; }
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq patch >/dev/null
+  fi
+  dir=$(mktemp -d)
+  cp -r "$src/." "$dir/" && chmod -R u+w "$dir"
+  for patch in "$5"/*.patch; do patch -d "$dir" -p1 --forward --quiet <"$patch"; done
+  echo "install-go-tools: go build $3@$2 with $(cd "$5" && echo ./*.patch)" >&2
+  (cd "$dir" && go build -trimpath -ldflags="$ldflags" -o "$bin/$1" "$4")
+  rm -rf "$dir"
+  echo "$stamp_value" >"$bin/.$1.version"
+}
 helm_ldflags() {  # what helm's own Makefile stamps into a release: its version, and the Kubernetes version of the
   # client-go it is built with (without them helm reports v3.19 and assumes Kubernetes v1.20 for `helm template`
   # and `helm lint`, so a chart's kubeVersion constraint fails)
@@ -60,9 +81,11 @@ for tool in "$@"; do
     registry) build registry "$REGISTRY_VERSION" github.com/distribution/distribution/v3/cmd/registry ;;
     # syft reports its own version in every SBOM (creationInfo): stamp it as its release does.
     syft) build syft "$SYFT_VERSION" github.com/anchore/syft/cmd/syft "-X main.version=${SYFT_VERSION#v}" ;;
+    # the test cluster's NetworkPolicy agent, with an iptables NFQUEUE fallback for kernels whose nf_tables lacks
+    # the queue expression (tests/k8s_cluster/kube-network-policies/README.md)
     kube-network-policies)
-      build kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" \
-        sigs.k8s.io/kube-network-policies/cmd ;;
+      build_patched kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" sigs.k8s.io/kube-network-policies ./cmd \
+        "$root/tests/k8s_cluster/kube-network-policies" ;;
     *) echo "install-go-tools: ERROR: unknown tool $tool (known: helm kustomize kubeconform rclone syft" \
          "kube-network-policies registry)" >&2; exit 64 ;;
   esac

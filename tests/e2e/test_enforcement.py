@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.conftest import kubectl, probe_pods, reach, reach_until, scratch_namespace
+from tests.e2e.conftest import kubectl, probe_pods, reach_until, scratch_namespace
 
 DENY_ALL = {
     "apiVersion": "networking.k8s.io/v1",
@@ -32,7 +32,9 @@ def test_a_deny_all_policy_blocks_a_pod_from_another_namespace_and_lifting_it_re
             target = f"server-{uuid.uuid4().hex[:4]}"
             kubectl("-n", server_ns, "expose", "pod", "server", "--port=8080", f"--name={target}")
             address = f"{target}.{server_ns}.svc:8080"
-            assert reach(client_ns, "client", address) == {address: "open"}, "no policy: the server must answer"
+            # kube-proxy programs the new Service a moment after it exists (refused until then)
+            opened = reach_until(client_ns, "client", [address], lambda seen: seen[address] == "open")
+            assert opened == {address: "open"}, f"no policy: the server must answer, got {opened}"
             kubectl("-n", server_ns, "apply", "-f", "-", stdin=json.dumps(DENY_ALL))
             outcome = reach_until(client_ns, "client", [address], lambda seen: seen[address] == "timeout")[address]
             assert outcome == "timeout", f"a deny-all policy selects the server, yet the client got {outcome!r}"

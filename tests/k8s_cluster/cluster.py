@@ -89,9 +89,16 @@ COMPONENTS = (
 NETWORK_POLICIES_BIN = versions.TOOLS_BIN / "kube-network-policies"
 NETWORK_POLICIES_METRICS = "127.0.0.1:19080"
 NETWORK_POLICIES_SA = RUN / "kube-network-policies"
-# "enforced", or "unavailable: <why>" when the agent cannot program its nftables rules on this kernel; the e2e
-# NetworkPolicy tests read it and report skipped with the reason rather than pass.
+# "enforced: <how>", or "unavailable: <why>" when the agent cannot program the kernel; the e2e NetworkPolicy tests
+# read it and report skipped with the reason rather than pass.
 NETWORK_POLICIES_STATUS = STATE / "network-policy-enforcement"
+# The agent is built with a patch (tests/k8s_cluster/kube-network-policies/) that, on a kernel whose nf_tables
+# lacks the queue expression, programs the same rules with iptables' NFQUEUE target. Opt in with
+# MLRT_K8S_POLICY_FALLBACK=iptables (off by default until the whole e2e has run under enforcement here).
+POLICY_FALLBACK = os.environ.get("MLRT_K8S_POLICY_FALLBACK", "off")
+# Chains the agent's iptables fallback adds to the mangle table (removed at its exit, and by `down`).
+POLICY_CHAINS = {"KUBE-NETWORK-POLICIES": ["POSTROUTING"], "KUBE-NETWORK-POLICIES-DNS": ["PREROUTING", "-p", "udp",
+                 "-m", "udp", "--dport", "53"]}  # fmt: skip
 IN_CLUSTER_SA = Path("/run/secrets/kubernetes.io/serviceaccount")
 
 
@@ -403,6 +410,7 @@ def command_lines(bins: Path) -> dict[str, list[str]]:
             f"--hostname-override={NODE_NAME}",
             f"--metrics-bind-address={NETWORK_POLICIES_METRICS}",
             "--disable-nri",
+            *(["--iptables-fallback"] if POLICY_FALLBACK == "iptables" else []),
         ],
     }
 
@@ -703,22 +711,28 @@ def write_network_policies_credentials(bins: Path) -> None:
 
 
 def check_network_policy_enforcement(timeout: float = 30) -> str:
-    """Whether the agent programmed its nftables rules: its first sync either logs an error (e.g. a kernel whose
-    nf_tables lacks an expression it uses answers ENOENT) or not. Written to NETWORK_POLICIES_STATUS."""
+    """Whether and how the agent programmed the kernel: its first sync either logs an error (e.g. a kernel whose
+    nf_tables lacks an expression it uses answers ENOENT), or falls back to iptables' NFQUEUE target (the patch,
+    when enabled), or neither. Written to NETWORK_POLICIES_STATUS."""
     started = time.monotonic()
     status = f"unavailable: the agent did not sync its nftables rules within {timeout:.0f} s"
     while time.monotonic() - started < timeout:
         text = (LOGS / "kube-network-policies.log").read_text(errors="replace")
         last_run = text[text.rfind('"called"') :]
-        if '"syncing nftables rules" error=' in last_run:
+        if '"Synced iptables rules (NFQUEUE)"' in last_run:
+            status = (f"enforced: iptables NFQUEUE (the agent's fallback: nf_tables on kernel {os.uname().release} "
+                      "has no queue expression)")  # fmt: skip
+            break
+        if '"syncing nftables rules" error=' in last_run and POLICY_FALLBACK != "iptables":
             error = last_run.split('"syncing nftables rules" error=', 1)[1].strip().splitlines()
             detail = next((line.strip() for line in error if line.strip() not in ("", "<", ">")), "")
             kernel = os.uname().release
             status = f"unavailable: kube-network-policies cannot program nftables on kernel {kernel} ({detail})"
             break
         # No error 10 s after its first sync: the rules are in.
-        if "Syncing nftables rules" in last_run and time.monotonic() - started > 10:
-            status = "enforced"
+        if ("Syncing nftables rules" in last_run and "error=" not in last_run
+                and time.monotonic() - started > 10):  # fmt: skip
+            status = "enforced: nftables queue"
             break
         time.sleep(1)
     NETWORK_POLICIES_STATUS.write_text(status + "\n")
@@ -820,6 +834,14 @@ def stop(name: str, timeout: float = 20) -> None:
     (RUN / f"{name}.pid").unlink(missing_ok=True)
 
 
+def remove_policy_chains() -> None:
+    for iptables in ("iptables", "ip6tables"):
+        for chain, jump in POLICY_CHAINS.items():
+            run(iptables, "-w", "-t", "mangle", "-D", *jump, "-j", chain, check=False)
+            run(iptables, "-w", "-t", "mangle", "-F", chain, check=False)
+            run(iptables, "-w", "-t", "mangle", "-X", chain, check=False)
+
+
 def down() -> None:
     ensure_root()
     for name in reversed(COMPONENTS):
@@ -832,6 +854,10 @@ def down() -> None:
                 ctr("tasks", "delete", "--force", task, check=False)
             for container in ctr("containers", "ls", "-q", check=False).stdout.split():
                 ctr("containers", "delete", container, check=False)
+        if name == "kube-network-policies":
+            stop(name)
+            remove_policy_chains()  # the agent removes them as it exits; not when it was killed
+            continue
         if name == "kube-proxy" and (bins := _bins_if_built()):
             stop(name)
             run(bins / "kube-proxy", "--cleanup", check=False)

@@ -223,3 +223,28 @@ def test_an_import_counts_only_the_layers_the_node_lacks():
     assert (rebuilt.kept, rebuilt.export) == (2 * 71_000, notebook[0])
     # blobs a little larger than Docker's count (tar headers) never make a negative size
     assert k8s_cluster.import_space({"ml": ml}, {base: GB + 5, ml_layer: 8 * GB + 5}).kept == 0
+
+
+AGENT_LOG = """I1207 main.go:84] "called" args=[]
+I1207 controller.go:723] "Syncing nftables rules"
+I1207 controller.go:937] "syncing nftables rules" error=<
+\tconn.Receive: netlink receive: no such file or directory
+ >
+"""
+
+
+def test_the_enforcement_status_names_the_agents_fallback_or_its_error(tmp_path, monkeypatch):
+    """The e2e's NetworkPolicy tests run only on "enforced: ..."; otherwise they skip with the agent's error."""
+    monkeypatch.setattr(k8s_cluster, "LOGS", tmp_path)
+    monkeypatch.setattr(k8s_cluster, "NETWORK_POLICIES_STATUS", tmp_path / "status")
+    log = tmp_path / "kube-network-policies.log"
+    log.write_text(AGENT_LOG)
+    monkeypatch.setattr(k8s_cluster, "POLICY_FALLBACK", "off")
+    status = k8s_cluster.check_network_policy_enforcement(timeout=5)
+    assert status.startswith("unavailable: kube-network-policies cannot program nftables"), status
+    assert "netlink receive: no such file or directory" in status
+    monkeypatch.setattr(k8s_cluster, "POLICY_FALLBACK", "iptables")
+    log.write_text(AGENT_LOG + 'I1207 iptables.go:99] "Synced iptables rules (NFQUEUE)" podsV4=0 podsV6=0\n')
+    status = k8s_cluster.check_network_policy_enforcement(timeout=5)
+    assert status.startswith("enforced: iptables NFQUEUE"), status
+    assert (tmp_path / "status").read_text().strip() == status
