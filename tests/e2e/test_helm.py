@@ -514,7 +514,10 @@ def start(namespace: str, code: str) -> tuple[subprocess.Popen, list[str]]:
 
 
 def running_executors(namespace: str) -> list[str]:
-    return [p["metadata"]["name"] for p in executor_pods(namespace) if p["status"].get("phase") == "Running"]
+    """The notebook pod's running executor pods (the fault job's), not other drivers' (the Connect server's
+    executors of an earlier test may still be going away)."""
+    return [p["metadata"]["name"] for p in executor_pods(namespace) if p["status"].get("phase") == "Running"
+            and p["metadata"]["name"].startswith(f"{FULLNAME}-exec-")]  # fmt: skip
 
 
 def delete_an_executor_once_two_run(
