@@ -93,9 +93,9 @@ NETWORK_POLICIES_SA = RUN / "kube-network-policies"
 # read it and report skipped with the reason rather than pass.
 NETWORK_POLICIES_STATUS = STATE / "network-policy-enforcement"
 # The agent is built with a patch (tests/k8s_cluster/kube-network-policies/) that, on a kernel whose nf_tables
-# lacks the queue expression, programs the same rules with iptables' NFQUEUE target. Opt in with
-# MLRT_K8S_POLICY_FALLBACK=iptables (off by default until the whole e2e has run under enforcement here).
-POLICY_FALLBACK = os.environ.get("MLRT_K8S_POLICY_FALLBACK", "off")
+# lacks the queue expression, programs the same rules with iptables' NFQUEUE target (MLRT_K8S_POLICY_FALLBACK=off:
+# upstream's behaviour, nothing enforced on such a kernel).
+POLICY_FALLBACK = os.environ.get("MLRT_K8S_POLICY_FALLBACK", "iptables")
 # Chains the agent's iptables fallback adds to the mangle table (removed at its exit, and by `down`).
 POLICY_CHAINS = {"KUBE-NETWORK-POLICIES": ["POSTROUTING"], "KUBE-NETWORK-POLICIES-DNS": ["PREROUTING", "-p", "udp",
                  "-m", "udp", "--dport", "53"]}  # fmt: skip
