@@ -27,10 +27,14 @@ fi
 export GOTOOLCHAIN="$GO_TOOLCHAIN"
 
 stamp() { cat "$bin/.$1.version" 2>/dev/null || true; }
+current() { [ -x "$bin/$1" ] && [ "$(stamp "$1")" = "$2" ]; }  # name stamp: built as the stamp says already
+mod_field() {  # module@version field: a field of `go mod download -json` (GoMod: its go.mod file, Dir: its source)
+  go mod download -json "$1" | sed -n "s/^[[:space:]]*\"$2\": \"\(.*\)\",\{0,1\}\$/\1/p"
+}
 build() {  # name version package [extra ldflags]
   # No symbol tables or build paths in the binaries (smaller, reproducible).
   local ldflags="-s -w${4:+ $4}"
-  if [ -x "$bin/$1" ] && [ "$(stamp "$1")" = "$2 $ldflags" ]; then return; fi
+  if current "$1" "$2 $ldflags"; then return; fi
   echo "install-go-tools: go install -ldflags='$ldflags' $3@$2" >&2
   go install -trimpath -ldflags="$ldflags" "$3@$2"
   # go install names the binary after the package path's last element, less a /vN suffix (kube-network-policies/cmd:
@@ -43,8 +47,8 @@ build_patched() {  # name version module package patches-dir: the module's sourc
   local ldflags="-s -w" sum stamp_value src dir
   sum=$(cat "$5"/*.patch | sha256sum | cut -c1-16)
   stamp_value="$2 $ldflags patches:$sum"
-  if [ -x "$bin/$1" ] && [ "$(stamp "$1")" = "$stamp_value" ]; then return; fi
-  src=$(go mod download -json "$3@$2" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+  if current "$1" "$stamp_value"; then return; fi
+  src=$(mod_field "$3@$2" Dir)
   [ -d "$src" ] || { echo "install-go-tools: ERROR: go mod download $3@$2 gave no source" >&2; exit 1; }
   if ! command -v patch >/dev/null; then
     [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
@@ -63,7 +67,7 @@ helm_ldflags() {  # what helm's own Makefile stamps into a release: its version,
   # client-go it is built with (without them helm reports v3.19 and assumes Kubernetes v1.20 for `helm template`
   # and `helm lint`, so a chart's kubeVersion constraint fails)
   local gomod client_go minor
-  gomod=$(go mod download -json "helm.sh/helm/v3@$1" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')
+  gomod=$(mod_field "helm.sh/helm/v3@$1" GoMod)
   client_go=$(awk '$1 == "k8s.io/client-go" { print $2 }' "$gomod")
   minor=$(echo "$client_go" | cut -d. -f2)
   [[ "$client_go" == v0.* && -n "$minor" ]] || { echo "install-go-tools: ERROR: no k8s.io/client-go in $gomod" >&2; exit 1; }
