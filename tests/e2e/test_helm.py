@@ -36,6 +36,7 @@ from tests.e2e.conftest import (
     run,
     secret_value,
 )
+from tests.k8s.chart import QUICK_SMOKE_FILES
 
 RELEASE = "mlrt"
 FULLNAME = "mlrt"
@@ -183,15 +184,6 @@ def test_graphframes_and_mleap_run_on_executor_pods_with_jars_given_to_the_sessi
     standins.check(done, passed)
 
 
-QUICK_SUITE = (
-    "test_spark_cluster.py",
-    "test_object_storage.py",
-    "test_ml_mlflow.py",
-    "test_catalog.py",
-    "test_jupyter.py",
-)
-
-
 def test_helm_test_runs_every_smoke_test_with_executor_pods(release):
     """`helm test` runs smoke_tests/ in a driver pod of its own (values-local.yaml: tests.suite=full): the quick suite
     a user's plain `helm test` runs, which must pass within helm's default 5 minutes, then every other smoke test in
@@ -233,9 +225,8 @@ def test_helm_test_runs_every_smoke_test_with_executor_pods(release):
         done.set()
         watcher.join(timeout=60)
         output = "".join(line for _, line in log)
-        rest = [
-            at for at, line in log if "::" in line and line.startswith("test_") and not line.startswith(QUICK_SUITE)
-        ]
+        test_lines = [(at, line) for at, line in log if "::" in line and line.startswith("test_")]
+        rest = [at for at, line in test_lines if not line.startswith(QUICK_SMOKE_FILES)]
         quick = (rest[0] if rest else finished) - started
         print(f"helm test: {finished - started:.0f} s, its quick suite {quick:.0f} s", file=sys.stderr)
         print(output[-20000:], file=sys.stderr)

@@ -15,6 +15,15 @@ VALUE_SETS = [None, *sorted(k8s.VALUE_SETS.glob("*.yaml"))]
 IDS = ["default"] + [p.stem for p in VALUE_SETS[1:]]
 WORKLOADS = {"Deployment", "StatefulSet", "Pod", "Job", "DaemonSet"}
 
+# The smoke test files of helm test's quick suite, in order (templates/tests/smoke-tests-pod.yaml; the e2e times them).
+QUICK_SMOKE_FILES = (
+    "test_spark_cluster.py",
+    "test_object_storage.py",
+    "test_ml_mlflow.py",
+    "test_catalog.py",
+    "test_jupyter.py",
+)
+
 
 def rendered(values) -> list[dict]:
     return k8s.documents(k8s.render([values] if values else None))

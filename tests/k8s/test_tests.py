@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from tests.conftest import ROOT
 
+from .chart import QUICK_SMOKE_FILES as QUICK
 from .chart import by, render, render_notes
-
-QUICK = ["test_spark_cluster.py", "test_object_storage.py", "test_ml_mlflow.py", "test_catalog.py", "test_jupyter.py"]
 
 
 def smoke_test_pods(docs):
