@@ -134,12 +134,22 @@ def small_shuffles(spark):
         spark.conf.unset(key)
 
 
-def executor_task_counts(spark) -> dict[str, int]:
-    """Completed+active tasks per executor host, from the driver's own REST API."""
+def executor_summaries(spark) -> list[dict]:
+    """Spark's REST ExecutorSummary list from the driver's own UI."""
     sc = spark.sparkContext
     url = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/executors"
     with urllib.request.urlopen(url, timeout=10) as response:
-        return tasks_by_host(json.load(response))
+        return json.load(response)
+
+
+def executor_task_counts(spark) -> dict[str, int]:
+    """Completed+active tasks per executor host, from the driver's own REST API."""
+    return tasks_by_host(executor_summaries(spark))
+
+
+def busy_executors(spark) -> dict[str, int]:
+    """Active tasks per executor id, those with none left out."""
+    return {e["id"]: e["activeTasks"] for e in executor_summaries(spark) if e["id"] != "driver" and e["activeTasks"]}
 
 
 def tasks_by_host(executors: list[dict]) -> dict[str, int]:

@@ -5,11 +5,12 @@ TorchDistributor; each with evidence that the work ran on >= 2 executor hosts, n
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
 import pytest
 
-from conftest import DRIVER_HOST, MIN_EXECUTORS, ran_on_executors, registered_executors
+from conftest import DRIVER_HOST, MIN_EXECUTORS, busy_executors, ran_on_executors, registered_executors
 
 # Ray on Spark runs on Spark's standalone, YARN and local masters only: ray.util.spark (2.60.0) refuses a k8s://
 # master before it starts anything. On Kubernetes Ray has its own operator (KubeRay); the chart does not ship it.
@@ -55,7 +56,12 @@ def test_ray_on_spark_fans_out_over_executors_and_gives_the_slots_back(spark):
     assert [r for r, _ in results] == [i * i for i in range(4 * len(executors))]
     assert len(nodes) >= MIN_EXECUTORS, f"Ray on Spark: worker nodes {[n['NodeManagerAddress'] for n in nodes]}"
     assert len(hosts) >= MIN_EXECUTORS and DRIVER_HOST not in hosts, f"Ray on Spark: tasks ran on {hosts}"
-    # The background Spark job that held the Ray nodes is gone: a job gets every executor again.
+    # The background Spark job that held the Ray nodes goes (its tasks are killed, which takes a moment as each
+    # Ray node exits): then every executor's slots are free and a job gets every executor again.
+    deadline = time.monotonic() + 60
+    while (busy := busy_executors(spark)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not busy, f"after shutdown_ray_cluster, executors still run tasks after 60 s: {busy}"
     with ran_on_executors(spark, "Spark after shutdown_ray_cluster"):
         assert spark.sparkContext.parallelize(range(1000), 8).map(lambda x: x * 2).sum() == 999000
 
