@@ -33,6 +33,7 @@ IMAGES: dict[str, str | None] = {
     "notebook": "ml",
     "objectstore": "base",
     "postgres": "base",
+    "hub": "base",
 }
 CA_ENV_VARS = ("MLRT_CA_BUNDLE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT")
 

@@ -2,9 +2,10 @@
 
 Each image with Python packages of its own lists them, unpinned, in images/<name>/requirements.in (pins come
 from versions.env as <NAME>_VERSION, the name upper-cased with '-' as '_'); the image chain is tooling/images.py's.
-Each image layer installs a cumulative lock (its own packages plus its parents'). All layers are resolved
-together first, then every lower layer is compiled against that resolution as a constraint, so a package has
-the same version in every image: driver and executors run the same Python environment.
+Each image layer installs a cumulative lock (its own packages plus its parents'). The runtime chain's top
+(notebook: every runtime layer's packages) is resolved first, then every other layer (the lower ones, and side
+images such as the hub) is compiled against that resolution as a constraint, so a package has the same version
+in every image: driver and executors run the same Python environment.
 
   python -m tooling.lock          regenerate every lock (`make lock`)
   python -m tooling.lock --check  exit 1, naming the lock, when a lock is stale against versions.env
@@ -45,6 +46,9 @@ DEV_PACKAGES = [
 DEV_LOCK = ROOT / "tests" / "requirements-dev.lock"
 TARGET = ["--python-version", "3.11", "--python-platform", "x86_64-manylinux_2_28"]
 STAMP = "# mlrt-inputs-sha256: "
+# The top of the runtime chain (base → spark → ml → notebook): resolved first; every other layer (its parents, and
+# side images such as the hub) is compiled against it, so a package has one version in every image.
+RUNTIME_TOP = "notebook"
 
 
 class StaleLock(Exception):
@@ -197,10 +201,10 @@ def check(pins: dict[str, str]) -> None:
 def generate(pins: dict[str, str]) -> None:
     check_one_cuda(pins, os.environ.get("MLRT_TORCH_INDEX_URL", ""))
     inputs = layer_inputs(pins)
-    *lower, top = layers()
-    compile_lock(inputs[top], lock_path(top))
-    for layer in lower:
-        compile_lock(inputs[layer], lock_path(layer), constraint=lock_path(top))
+    compile_lock(inputs[RUNTIME_TOP], lock_path(RUNTIME_TOP))
+    for layer in layers():
+        if layer != RUNTIME_TOP:
+            compile_lock(inputs[layer], lock_path(layer), constraint=lock_path(RUNTIME_TOP))
     compile_lock(pins_for(DEV_PACKAGES, pins), DEV_LOCK)
 
 

@@ -646,6 +646,127 @@ def test_ingress_from_opens_the_uis_to_exactly_the_peers_it_names(release, enfor
         run(HELM, "rollback", RELEASE, "-n", release, "--wait", "--timeout", "5m", timeout=400)
 
 
+# --- the team workspace (hub.enabled; values-local.yaml: its culler stops servers idle for HUB_IDLE_SECONDS) ----
+
+HUB_IDLE_SECONDS, HUB_CULL_EVERY = 180, 15
+HUB_PASSWORD = "e2e-" + uuid.uuid4().hex[:12]
+# A user's session: executors of 1 GiB in all (the small test node holds two users' at once), their pod names.
+USER_SESSION = """
+import os, socket, sys, time
+from pyspark.sql import SparkSession
+spark = (SparkSession.builder.appName("mlrt-e2e-hub")
+         .config("spark.kubernetes.executor.request.cores", "100m").config("spark.executor.memory", "512m")
+         .config("spark.executor.memoryOverhead", "512m").getOrCreate())
+print("READY", time.time(), flush=True)
+hosts = spark.sparkContext.parallelize(range(16), 16).map(lambda i: (socket.gethostname(), i * i)).collect()
+print("SUM", sum(v for _, v in hosts))
+print("HOSTS", ",".join(sorted({h for h, _ in hosts})))
+print("USER", spark.sparkContext.sparkUser(), os.environ["LOGNAME"], flush=True)
+if sys.argv[1:] == ["hold"]:
+    time.sleep(900)
+spark.stop()
+"""
+
+
+def user_pod(user: str) -> str:
+    return f"{FULLNAME}-user-{user}"
+
+
+def user_executors(namespace: str, user: str) -> list[str]:
+    pods = kjson("-n", namespace, "get", "pods", "-l", f"spark-role=executor,mlrt.io/user={user}")["items"]
+    return sorted(p["metadata"]["name"] for p in pods if p["status"].get("phase") == "Running")
+
+
+def session_lines(out: str) -> dict[str, str]:
+    return dict(line.split(" ", 1) for line in out.splitlines() if line.startswith(("READY", "SUM", "HOSTS", "USER")))
+
+
+def test_team_workspace_people_log_in_to_servers_and_spark_of_their_own(release):
+    """hub.enabled: two people sign up and are approved, log in, each gets a JupyterLab pod that is the driver of
+    their Spark sessions with executor pods of their own at the same time; one's token opens nothing of the
+    other's; a notebook survives its server's restart; the culler stops an idle server and its executors go."""
+    from tests.e2e.hub import Hub
+
+    admin_password = secret_value(release, f"{FULLNAME}-hub", "admin-password")
+    with port_forward(release, f"svc/{FULLNAME}-hub-public", 80) as url:
+        hub = Hub(url)
+        assert "Invalid username or password" in hub.login("admin", "not-the-password")[1]
+        admin, page = hub.login("admin", admin_password)
+        assert "Invalid" not in page, page[:300]
+        for user in ("alice", "bob"):
+            assert "sent to the admin" in hub.signup(user, HUB_PASSWORD)
+        assert "has not been authorized by an administrator" in hub.login("alice", HUB_PASSWORD)[1]
+        for user in ("alice", "bob"):
+            admin.get(f"{url}/hub/authorize/{user}", timeout=60).raise_for_status()
+        logged_in = time.time()  # the node's clock: the pod's READY line is on it too
+        alice_web, page = hub.login("alice", HUB_PASSWORD)
+        assert "not been authorized" not in page and "Invalid" not in page, page[:300]
+        tokens = {user: hub.token(admin, user) for user in ("alice", "bob")}
+        for user in ("bob", "alice"):
+            hub.start(tokens[user], user)
+        for user in ("bob", "alice"):
+            hub.wait(tokens[user], user, ready=True, timeout=300)
+
+        # bob holds a session (executors up) while alice runs a job on executors of her own
+        bob = subprocess.Popen(
+            [KUBECTL, "-n", release, "exec", "-i", user_pod("bob"), "--", "python", "-", "hold"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        bob.stdin.write(USER_SESSION)
+        bob.stdin.close()
+        try:
+            deadline = time.monotonic() + 240
+            while len(bob_executors := user_executors(release, "bob")) < 2:
+                assert bob.poll() is None, f"bob's session ended: {bob.stderr.read()[-3000:]}"
+                assert time.monotonic() < deadline, f"bob's executors: {bob_executors}\n{namespace_health(release)}"
+                time.sleep(2)
+            assert all(name.startswith(f"{FULLNAME}-exec-bob-") for name in bob_executors), bob_executors
+            out = kubectl("-n", release, "exec", "-i", user_pod("alice"), "--", "python", "-",
+                          stdin=USER_SESSION, timeout=600).stdout  # fmt: skip
+            lines = session_lines(out)
+            since_login = float(lines["READY"].split()[0]) - logged_in
+            print(f"hub: alice's login to a running Spark session: {since_login:.0f} s", file=sys.stderr)
+            assert int(lines["SUM"]) == sum(i * i for i in range(16))
+            hosts = lines["HOSTS"].split(",")
+            assert len(hosts) >= 2 and all(h.startswith(f"{FULLNAME}-exec-alice-") for h in hosts), hosts
+            assert lines["USER"] == "alice alice", lines["USER"]
+            assert set(bob_executors) <= set(user_executors(release, "bob")), "bob's executors went during alice's job"
+
+            # one user's token opens nothing of another's server: files, kernels, the contents API
+            for path in ("api/contents", "api/kernels", "files/examples", "lab"):
+                assert hub.api(tokens["alice"], "GET", f"/user/bob/{path}", allow_redirects=False).status_code == 403
+            notebook = {
+                "type": "notebook",
+                "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5},
+            }
+            saved = hub.api(tokens["alice"], "PUT", "/user/alice/api/contents/kept.ipynb", json=notebook)
+            assert saved.status_code in (200, 201), saved.text
+            assert alice_web.get(f"{url}/user/bob/api/contents", timeout=60, allow_redirects=False).status_code in (
+                302,
+                403,
+            )
+
+            # alice's notebook survives her server's restart (her workspace claim stays)
+            hub.stop(tokens["alice"], "alice")
+            hub.wait(tokens["alice"], "alice", ready=False, timeout=120)
+            hub.start(tokens["alice"], "alice")
+            hub.wait(tokens["alice"], "alice", ready=True, timeout=300)
+            kept = hub.api(tokens["alice"], "GET", "/user/alice/api/contents/kept.ipynb")
+            assert kept.status_code == 200 and kept.json()["type"] == "notebook", kept.text
+
+            # bob never used his server through the hub: the culler stops it, and his executors go with it
+            started = time.monotonic()
+            hub.wait(tokens["bob"], "bob", ready=False, timeout=HUB_IDLE_SECONDS + 2 * HUB_CULL_EVERY + 60)
+            deadline = time.monotonic() + 90
+            while left := user_executors(release, "bob"):
+                assert time.monotonic() < deadline, f"bob's executors outlived his culled server: {left}"
+                time.sleep(2)
+            print(f"hub: bob's idle server culled {time.monotonic() - started:.0f} s into the wait", file=sys.stderr)
+        finally:
+            bob.kill()
+        hub.stop(tokens["alice"], "alice")
+
+
 def test_the_catalog_keeps_its_tables_through_a_helm_upgrade_that_replaces_its_pods(release):
     """`helm upgrade` with changed catalog values replaces the metastore and database pods (the claim stays):
     a new session reads the table and the view by name."""

@@ -251,3 +251,7 @@ the image's entrypoint turns into ~/.mlflow/credentials (never an environment va
     optional: true
 {{- end }}
 {{- end -}}
+{{- define "mlrt.hubUserServiceAccount" -}}{{ include "mlrt.fullname" . }}-hub-user{{- end -}}
+{{- define "mlrt.hubSecret" -}}{{ .Values.hub.auth.existingSecret | default (printf "%s-hub" (include "mlrt.fullname" .)) }}{{- end -}}
+{{- define "mlrt.hubService" -}}{{ include "mlrt.fullname" . }}-hub{{- end -}}
+{{- define "mlrt.hubProxyService" -}}{{ include "mlrt.fullname" . }}-hub-public{{- end -}}

@@ -1,0 +1,80 @@
+"""The team workspace's hub as a person and a script reach it: its login and sign-up pages (forms with the hub's
+XSRF cookie, as a browser posts them) and its REST API with a user's token."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import requests
+
+
+class Hub:
+    def __init__(self, url: str):
+        self.url = url
+
+    def form(self, path: str, data: dict, session: requests.Session | None = None) -> requests.Response:
+        """GET the page (the hub sets its _xsrf cookie), then POST the form with it, as a browser does."""
+        session = session or requests.Session()
+        session.get(f"{self.url}{path}", timeout=60).raise_for_status()
+        response = session.post(
+            f"{self.url}{path}", data={**data, "_xsrf": session.cookies.get("_xsrf", "")}, timeout=60
+        )
+        response.raise_for_status()
+        return response
+
+    def signup(self, user: str, password: str) -> str:
+        data = {"username": user, "signup_password": password, "signup_password_confirmation": password}
+        return text(self.form("/hub/signup", data).text)
+
+    def login(self, user: str, password: str) -> tuple[requests.Session, str]:
+        """A logged-in session (its cookies) and the page the login ended on (its text: the error, if any)."""
+        session = requests.Session()
+        response = self.form("/hub/login", {"username": user, "password": password}, session)
+        return session, text(response.text)
+
+    def token(self, admin: requests.Session, user: str) -> str:
+        """An API token for user, made by a logged-in admin (the hub's own /tokens API)."""
+        response = admin.post(
+            f"{self.url}/hub/api/users/{user}/tokens",
+            json={"note": "mlrt e2e", "expires_in": 3600},
+            headers={"X-XSRFToken": admin.cookies.get("_xsrf", "")},
+            timeout=60,
+        )
+        response.raise_for_status()
+        return response.json()["token"]
+
+    def api(self, token: str, method: str, path: str, **kwargs) -> requests.Response:
+        return requests.request(
+            method, f"{self.url}{path}", headers={"Authorization": f"token {token}"}, timeout=60, **kwargs
+        )
+
+    def server(self, token: str, user: str) -> dict | None:
+        """The user's default server as the hub's API reports it (None: not running)."""
+        response = self.api(token, "GET", f"/hub/api/users/{user}")
+        response.raise_for_status()
+        return response.json().get("servers", {}).get("")
+
+    def start(self, token: str, user: str) -> None:
+        response = self.api(token, "POST", f"/hub/api/users/{user}/server")
+        assert response.status_code in (201, 202), f"starting {user}'s server: {response.status_code} {response.text}"
+
+    def stop(self, token: str, user: str) -> None:
+        response = self.api(token, "DELETE", f"/hub/api/users/{user}/server")
+        assert response.status_code in (202, 204), f"stopping {user}'s server: {response.status_code} {response.text}"
+
+    def wait(self, token: str, user: str, ready: bool, timeout: float) -> float:
+        """Seconds until the user's server is ready (ready) or gone (not ready); fails after timeout."""
+        started = time.monotonic()
+        while True:
+            server = self.server(token, user)
+            if (server is not None and server.get("ready")) if ready else server is None:
+                return time.monotonic() - started
+            state = "ready" if ready else "gone"
+            assert time.monotonic() - started < timeout, f"{user}'s server not {state} after {timeout:.0f} s: {server}"
+            time.sleep(2)
+
+
+def text(html: str) -> str:
+    """A page's words (tags dropped, whitespace folded): what a person reads."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
