@@ -13,14 +13,21 @@ class Hub:
     def __init__(self, url: str):
         self.url = url
 
+    def wait_until_up(self, timeout: float = 120) -> None:
+        """The proxy answers for the hub (it adds the hub's route a moment after the hub reports ready)."""
+        deadline = time.monotonic() + timeout
+        while (status := requests.get(f"{self.url}/hub/login", timeout=60).status_code) != 200:
+            assert time.monotonic() < deadline, f"the hub's login page: {status} after {timeout:.0f} s"
+            time.sleep(2)
+
     def form(self, path: str, data: dict, session: requests.Session | None = None) -> requests.Response:
         """GET the page (the hub sets its _xsrf cookie), then POST the form with it, as a browser does."""
         session = session or requests.Session()
         session.get(f"{self.url}{path}", timeout=60).raise_for_status()
-        response = session.post(
-            f"{self.url}{path}", data={**data, "_xsrf": session.cookies.get("_xsrf", "")}, timeout=60
-        )
-        response.raise_for_status()
+        form = {**data, "_xsrf": session.cookies.get("_xsrf", "")}
+        # not following a login's redirect: it leads on to starting the user's server
+        response = session.post(f"{self.url}{path}", data=form, timeout=60, allow_redirects=False)
+        assert response.status_code in (200, 302), f"POST {path}: {response.status_code} {text(response.text)[:500]}"
         return response
 
     def signup(self, user: str, password: str) -> str:
@@ -28,10 +35,10 @@ class Hub:
         return text(self.form("/hub/signup", data).text)
 
     def login(self, user: str, password: str) -> tuple[requests.Session, str]:
-        """A logged-in session (its cookies) and the page the login ended on (its text: the error, if any)."""
+        """A logged-in session (its cookies) and "" on success, else the login page's text (its error)."""
         session = requests.Session()
         response = self.form("/hub/login", {"username": user, "password": password}, session)
-        return session, text(response.text)
+        return session, "" if response.status_code == 302 else text(response.text)
 
     def token(self, admin: requests.Session, user: str) -> str:
         """An API token for user, made by a logged-in admin (the hub's own /tokens API)."""

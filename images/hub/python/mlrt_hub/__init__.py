@@ -26,6 +26,7 @@ from pathlib import Path
 import yaml
 from kubespawner.slugs import safe_slug
 from nativeauthenticator import NativeAuthenticator
+from nativeauthenticator import handlers as native_handlers
 from nativeauthenticator.orm import UserInfo
 
 SETTINGS = Path(os.environ.get("MLRT_HUB_SETTINGS", "/etc/mlrt/hub/hub.yaml"))
@@ -41,10 +42,38 @@ def user_slug(name: str) -> str:
     return safe_slug(name, max_length=24)
 
 
+class NoStatsd:
+    """JupyterHub 6 dropped its statsd client; NativeAuthenticator 1.3.0 (its newest) still times logins with it."""
+
+    def timer(self, name):
+        return self
+
+    def start(self):
+        return self
+
+    def stop(self, send=True):
+        pass
+
+
+class LoginHandler(native_handlers.LoginHandler):
+    """NativeAuthenticator's login page, on JupyterHub 6: no statsd, and its error page's extra arguments taken."""
+
+    statsd = NoStatsd()
+
+    def _render(self, login_error=None, username=None, **kwargs):
+        return super()._render(login_error=login_error, username=username)
+
+
 class MlrtNativeAuthenticator(NativeAuthenticator):
     """NativeAuthenticator (sign-up, admin approval) whose admin accounts exist from the start: each admin of the
     chart's values gets the password of the hub's Secret (MLRT_HUB_ADMIN_PASSWORD_FILE) unless the account exists
     (a changed password stays changed). Nobody can claim an admin name by signing up first."""
+
+    def get_handlers(self, app):
+        return [
+            (path, LoginHandler if handler is native_handlers.LoginHandler else handler)
+            for path, handler in super().get_handlers(app)
+        ]
 
     def add_new_table(self):
         super().add_new_table()
@@ -97,6 +126,13 @@ class Workspace:
     def labels(self, slug: str) -> dict:
         return {**self.settings["labels"], USER_LABEL: slug}
 
+    async def metadata(self, api, name: str, slug: str) -> dict:
+        """A user's object is owned by the hub's settings ConfigMap: `helm uninstall` takes it along (the user's
+        workspace claim stays, as KubeSpawner leaves it)."""
+        owner = await api.read_namespaced_config_map(f"{self.release}-hub", self.namespace)
+        reference = {"apiVersion": "v1", "kind": "ConfigMap", "name": owner.metadata.name, "uid": owner.metadata.uid}
+        return {"name": name, "labels": self.labels(slug), "ownerReferences": [reference]}
+
     async def core(self):
         from kubespawner.clients import shared_client
 
@@ -112,14 +148,14 @@ class Workspace:
         except ApiException as err:
             if err.status != 404:
                 raise
-        body = {"metadata": {"name": name, "labels": self.labels(slug)}, "type": "Opaque", "stringData": data}
+        body = {"metadata": await self.metadata(api, name, slug), "type": "Opaque", "stringData": data}
         await api.create_namespaced_secret(self.namespace, body)
         return data
 
     async def ensure_configmap(self, api, name: str, slug: str, data: dict[str, str]) -> None:
         from kubernetes_asyncio.client.rest import ApiException
 
-        body = {"metadata": {"name": name, "labels": self.labels(slug)}, "data": data}
+        body = {"metadata": await self.metadata(api, name, slug), "data": data}
         try:
             await api.replace_namespaced_config_map(name, self.namespace, body)
         except ApiException as err:
@@ -237,10 +273,10 @@ def configure(c, settings: dict) -> None:
     c.KubeSpawner.pod_name_template = f"{settings['release']}-user-{{user_server}}"
     # A Spark driver of the release (the catalog, MLflow, the store and the executors admit it) of its own component:
     # the drivers' ingress policy leaves it out, the hub-user one lets only the hub reach its server.
-    c.KubeSpawner.extra_labels = settings["labels"] | {
-        "app.kubernetes.io/component": "hub-user",
-        "mlrt.io/spark-role": "driver",
-    }
+    # (KubeSpawner's own common labels would name the pod's app "jupyterhub": the release's policies select by these)
+    c.KubeSpawner.common_labels = settings["labels"] | {"app.kubernetes.io/managed-by": "kubespawner"}
+    c.KubeSpawner.component_label = "hub-user"
+    c.KubeSpawner.extra_labels = {"mlrt.io/spark-role": "driver"}
     c.KubeSpawner.container_security_context = {
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
