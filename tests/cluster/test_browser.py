@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import uuid
 from contextlib import contextmanager
 from urllib.parse import urlsplit
@@ -19,22 +18,10 @@ import requests
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.cluster.conftest import compose, recorded_egress
-from tests.conftest import ROOT
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT
 
 JUPYTER = "http://127.0.0.1:8888"
 SHOTS = ROOT / ".cache" / "screenshots"
-CHROMIUM = os.environ.get("MLRT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-# Measured for Chromium as root in a container-like host: no sandbox, no GPU, no QUIC, and no background calls.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 EXAMPLE = os.environ.get("MLRT_BROWSER_NOTEBOOK", "/opt/mlrt/examples/00-getting-started.ipynb")
 RUN_TIMEOUT_MS = 5 * 60 * 1000
 

@@ -4,7 +4,9 @@ XSRF cookie, as a browser posts them) and its REST API with a user's token."""
 from __future__ import annotations
 
 import re
+import tempfile
 import time
+from pathlib import Path
 
 import requests
 
@@ -85,3 +87,35 @@ class Hub:
 def text(html: str) -> str:
     """A page's words (tags dropped, whitespace folded): what a person reads."""
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
+
+
+def browser_login(url: str, user: str, password: str, shots: Path, timeout_s: int = 300) -> float:
+    """A person's first visit in a real browser (Debian's Chromium through Playwright): the hub's login page, then
+    the hub starts their server and JupyterLab opens at /user/<user>/lab. The node's clock (time.time()) when the
+    login was submitted; a screenshot of the workspace (or of the failing page) goes to shots."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 800}
+        )
+        page = context.pages[0] if context.pages else context.new_page()
+        try:
+            page.goto(f"{url}/hub/login")
+            page.fill("input[name=username]", user)
+            page.fill("input[name=password]", password)
+            submitted = time.time()
+            page.click("#login_submit")
+            page.wait_for_url(re.compile(rf"/user/{user}/lab"), timeout=timeout_s * 1000)
+            # her workspace, with the image's examples copied in at her server's first start
+            page.locator(".jp-DirListing-item", has_text="examples").first.wait_for(timeout=120_000)
+            page.screenshot(path=str(shots / f"hub-{user}-lab.png"))
+            return submitted
+        except Exception:
+            page.screenshot(path=str(shots / f"FAILED-hub-{user}.png"))
+            raise
+        finally:
+            context.close()

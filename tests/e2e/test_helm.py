@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import uuid
+from datetime import datetime, timezone
 
 import pytest
 import requests
@@ -125,6 +126,141 @@ def test_notebook_session_runs_on_executor_pods(release):
     notebook_job_runs_on_executor_pods(release, f"{FULLNAME}-jupyter-0", f"{FULLNAME}-exec")
 
 
+# --- the team workspace (hub.enabled; values-local.yaml: its culler stops servers idle for HUB_IDLE_SECONDS) ----
+
+HUB_IDLE_SECONDS, HUB_CULL_EVERY = 120, 10
+HUB_PASSWORD = "e2e-" + uuid.uuid4().hex[:12]
+HUB: dict = {}  # what the first hub test leaves for the culling test: when alice's server fell idle, her token
+# A user's session: executors of 1 GiB in all (the small test node holds two users' at once), their pod names.
+USER_SESSION = """
+import os, socket, sys, time
+from pyspark.sql import SparkSession
+spark = (SparkSession.builder.appName("mlrt-e2e-hub")
+         .config("spark.kubernetes.executor.request.cores", "100m").config("spark.executor.memory", "512m")
+         .config("spark.executor.memoryOverhead", "512m").getOrCreate())
+print("READY", time.time(), flush=True)
+hosts = spark.sparkContext.parallelize(range(16), 16).map(lambda i: (socket.gethostname(), i * i)).collect()
+print("SUM", sum(v for _, v in hosts))
+print("HOSTS", ",".join(sorted({h for h, _ in hosts})))
+print("USER", spark.sparkContext.sparkUser(), os.environ["LOGNAME"], flush=True)
+import mlflow  # with the user's own MLflow account (the hub made it): a run in an experiment of their own
+mlflow.set_experiment(f"e2e-hub-{os.environ['LOGNAME']}")
+with mlflow.start_run() as run:
+    mlflow.log_metric("sum", 1240)
+import configparser
+account = configparser.ConfigParser()
+account.read(os.path.expanduser("~/.mlflow/credentials"))
+print("MLFLOW", mlflow.get_run(run.info.run_id).info.user_id, account["mlflow"]["mlflow_tracking_username"], flush=True)
+if sys.argv[1:] == ["hold"]:
+    time.sleep(900)
+spark.stop()
+"""
+
+
+def user_pod(user: str) -> str:
+    return f"{FULLNAME}-user-{user}"
+
+
+def user_executors(namespace: str, user: str) -> list[str]:
+    pods = kjson("-n", namespace, "get", "pods", "-l", f"spark-role=executor,mlrt.io/user={user}")["items"]
+    return sorted(p["metadata"]["name"] for p in pods if p["status"].get("phase") == "Running")
+
+
+def session_lines(out: str) -> dict[str, str]:
+    keys = ("READY", "SUM", "HOSTS", "USER", "MLFLOW")
+    return dict(line.split(" ", 1) for line in out.splitlines() if line.startswith(keys))
+
+
+def test_team_workspace_people_log_in_to_servers_and_spark_of_their_own(release):
+    """hub.enabled: two people sign up and are approved, log in, each gets a JupyterLab pod that is the driver of
+    their Spark sessions with executor pods of their own at the same time; one's token opens nothing of the
+    other's; a stopped server's executors go; a notebook survives its server's restart."""
+    from tests.e2e.hub import Hub, browser_login
+
+    admin_password = secret_value(release, f"{FULLNAME}-hub", "admin-password")
+    with port_forward(release, f"svc/{FULLNAME}-hub-public", 80) as url:
+        hub = Hub(url)
+        hub.wait_until_up()
+        assert "Invalid username or password" in hub.login("admin", "not-the-password")[1]
+        admin, page = hub.login("admin", admin_password)
+        assert page == "", page[:300]
+        for user in ("alice", "bob"):
+            assert "sent to the admin" in hub.signup(user, HUB_PASSWORD)
+        assert "has not been authorized by an administrator" in hub.login("alice", HUB_PASSWORD)[1]
+        for user in ("alice", "bob"):
+            admin.get(f"{url}/hub/authorize/{user}", timeout=60).raise_for_status()
+        # bob logs in and starts his server through the hub's API; alice in a browser, which opens her JupyterLab
+        bob_web, page = hub.login("bob", HUB_PASSWORD)
+        assert page == "", page[:300]
+        tokens = {"bob": hub.token(admin, "bob")}
+        hub.start(tokens["bob"], "bob")
+        logged_in = browser_login(url, "alice", HUB_PASSWORD, ROOT / ".cache" / "screenshots")  # the node's clock
+        tokens["alice"] = hub.token(admin, "alice")
+        for user in ("bob", "alice"):
+            hub.wait(tokens[user], user, ready=True, timeout=300)
+
+        # bob holds a session (executors up) while alice runs a job on executors of her own
+        bob = subprocess.Popen(
+            [KUBECTL, "-n", release, "exec", "-i", user_pod("bob"), "--", "python", "-", "hold"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        bob.stdin.write(USER_SESSION)
+        bob.stdin.close()
+        try:
+            deadline = time.monotonic() + 240
+            while len(bob_executors := user_executors(release, "bob")) < 2:
+                assert bob.poll() is None, f"bob's session ended: {bob.stderr.read()[-3000:]}"
+                assert time.monotonic() < deadline, f"bob's executors: {bob_executors}\n{namespace_health(release)}"
+                time.sleep(2)
+            assert all(name.startswith(f"{FULLNAME}-exec-bob-") for name in bob_executors), bob_executors
+            out = kubectl("-n", release, "exec", "-i", user_pod("alice"), "--", "python", "-",
+                          stdin=USER_SESSION, timeout=600).stdout  # fmt: skip
+            lines = session_lines(out)
+            since_login = float(lines["READY"].split()[0]) - logged_in
+            print(f"hub: alice's login to a running Spark session: {since_login:.0f} s", file=sys.stderr)
+            assert int(lines["SUM"]) == sum(i * i for i in range(16))
+            hosts = lines["HOSTS"].split(",")
+            assert len(hosts) >= 2 and all(h.startswith(f"{FULLNAME}-exec-alice-") for h in hosts), hosts
+            assert lines["USER"] == "alice alice", lines["USER"]
+            assert lines["MLFLOW"] == "alice alice", lines["MLFLOW"]  # the run's user, and the MLflow account's
+            assert set(bob_executors) <= set(user_executors(release, "bob")), "bob's executors went during alice's job"
+
+            # one user's token opens nothing of another's server: files, kernels, the contents API
+            for path in ("api/contents", "api/kernels", "files/examples", "lab"):
+                assert hub.api(tokens["alice"], "GET", f"/user/bob/{path}", allow_redirects=False).status_code == 403
+            notebook = {
+                "type": "notebook",
+                "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5},
+            }
+            saved = hub.api(tokens["alice"], "PUT", "/user/alice/api/contents/kept.ipynb", json=notebook)
+            assert saved.status_code in (200, 201), saved.text
+            # and in a browser: bob's hub login cookie takes him through the hub's OAuth to a refusal of alice's
+            refused = bob_web.get(f"{url}/user/alice/lab", timeout=60)
+            assert refused.status_code == 403, (refused.status_code, refused.url)
+
+            # bob's server stops: his executor pods go with it
+            hub.stop(tokens["bob"], "bob")
+            hub.wait(tokens["bob"], "bob", ready=False, timeout=120)
+            deadline = time.monotonic() + 90
+            while left := user_executors(release, "bob"):
+                assert time.monotonic() < deadline, f"bob's executors outlived his server: {left}"
+                time.sleep(2)
+
+            # alice's notebook survives her server's restart (her workspace claim stays)
+            hub.stop(tokens["alice"], "alice")
+            hub.wait(tokens["alice"], "alice", ready=False, timeout=120)
+            hub.start(tokens["alice"], "alice")
+            hub.wait(tokens["alice"], "alice", ready=True, timeout=300)
+            kept = hub.api(tokens["alice"], "GET", "/user/alice/api/contents/kept.ipynb")
+            assert kept.status_code == 200 and kept.json()["type"] == "notebook", kept.text
+
+            # then alice leaves her server alone: the culler stops it while the next tests run (the last test of
+            # the hub below checks that it did, in time)
+            HUB.update(idle_since=time.time(), token=tokens["alice"])
+        finally:
+            bob.kill()
+
+
 # The example notebooks run in the notebook pod. By default the one that shows what differs on Kubernetes (the
 # getting-started tour: executors as pods, the UIs, MLflow): each framework's distributed run on executor pods
 # (Delta on the release's lake included) is proven, with assertions, by `helm test` below, and every notebook
@@ -182,6 +318,28 @@ def test_graphframes_and_mleap_run_on_executor_pods_with_jars_given_to_the_sessi
     done = kubectl("-n", release, "exec", pod, "--", *command, check=False, timeout=1800)
     print(f"{command[-1]} with the stand-in jars: {time.monotonic() - started:.0f} s", file=sys.stderr)
     standins.check(done, passed)
+
+
+def test_team_workspace_culls_an_idle_server_in_the_configured_time(release):
+    """alice's server, left idle by the test above, is stopped by the culler (its log says so) within its timeout and
+    one round of its checks; her workspace claim stays."""
+    from tests.e2e.hub import Hub
+
+    assert HUB, "the team workspace test above did not get to leaving alice's server idle"
+    deadline = HUB["idle_since"] + HUB_IDLE_SECONDS + 2 * HUB_CULL_EVERY + 60
+    with port_forward(release, f"svc/{FULLNAME}-hub-public", 80) as url:
+        hub = Hub(url)
+        while (server := hub.server(HUB["token"], "alice")) is not None:
+            assert time.time() < deadline, f"alice's idle server is still there: {server}"
+            time.sleep(3)
+    log = kubectl("-n", release, "logs", f"deploy/{FULLNAME}-hub", timeout=60).stdout
+    culled = [line for line in log.splitlines() if "Culling server alice" in line]
+    assert culled, "the hub's log has no culling of alice's server (was it stopped by something else?)"
+    when = datetime.strptime(culled[0].split("]")[0].split(" ", 1)[1][:23], "%Y-%m-%d %H:%M:%S.%f")
+    idle = when.replace(tzinfo=timezone.utc).timestamp() - HUB["idle_since"]
+    print(f"hub: alice's idle server culled {idle:.0f} s after she left it", file=sys.stderr)
+    assert HUB_IDLE_SECONDS - 5 <= idle <= HUB_IDLE_SECONDS + 2 * HUB_CULL_EVERY + 10, idle
+    assert kubectl("-n", release, "get", "pvc", f"{FULLNAME}-workspace-alice", check=False).returncode == 0
 
 
 def test_helm_test_runs_every_smoke_test_with_executor_pods(release):
@@ -644,145 +802,6 @@ def test_ingress_from_opens_the_uis_to_exactly_the_peers_it_names(release, enfor
             expect_flows(release, release, "executor-probe", expected)
     finally:
         run(HELM, "rollback", RELEASE, "-n", release, "--wait", "--timeout", "5m", timeout=400)
-
-
-# --- the team workspace (hub.enabled; values-local.yaml: its culler stops servers idle for HUB_IDLE_SECONDS) ----
-
-HUB_IDLE_SECONDS, HUB_CULL_EVERY = 120, 10
-HUB_PASSWORD = "e2e-" + uuid.uuid4().hex[:12]
-# A user's session: executors of 1 GiB in all (the small test node holds two users' at once), their pod names.
-USER_SESSION = """
-import os, socket, sys, time
-from pyspark.sql import SparkSession
-spark = (SparkSession.builder.appName("mlrt-e2e-hub")
-         .config("spark.kubernetes.executor.request.cores", "100m").config("spark.executor.memory", "512m")
-         .config("spark.executor.memoryOverhead", "512m").getOrCreate())
-print("READY", time.time(), flush=True)
-hosts = spark.sparkContext.parallelize(range(16), 16).map(lambda i: (socket.gethostname(), i * i)).collect()
-print("SUM", sum(v for _, v in hosts))
-print("HOSTS", ",".join(sorted({h for h, _ in hosts})))
-print("USER", spark.sparkContext.sparkUser(), os.environ["LOGNAME"], flush=True)
-import mlflow  # with the user's own MLflow account (the hub made it): a run in an experiment of their own
-mlflow.set_experiment(f"e2e-hub-{os.environ['LOGNAME']}")
-with mlflow.start_run() as run:
-    mlflow.log_metric("sum", 1240)
-import configparser
-account = configparser.ConfigParser()
-account.read(os.path.expanduser("~/.mlflow/credentials"))
-print("MLFLOW", mlflow.get_run(run.info.run_id).info.user_id, account["mlflow"]["mlflow_tracking_username"], flush=True)
-if sys.argv[1:] == ["hold"]:
-    time.sleep(900)
-spark.stop()
-"""
-
-
-def user_pod(user: str) -> str:
-    return f"{FULLNAME}-user-{user}"
-
-
-def user_executors(namespace: str, user: str) -> list[str]:
-    pods = kjson("-n", namespace, "get", "pods", "-l", f"spark-role=executor,mlrt.io/user={user}")["items"]
-    return sorted(p["metadata"]["name"] for p in pods if p["status"].get("phase") == "Running")
-
-
-def session_lines(out: str) -> dict[str, str]:
-    keys = ("READY", "SUM", "HOSTS", "USER", "MLFLOW")
-    return dict(line.split(" ", 1) for line in out.splitlines() if line.startswith(keys))
-
-
-def test_team_workspace_people_log_in_to_servers_and_spark_of_their_own(release):
-    """hub.enabled: two people sign up and are approved, log in, each gets a JupyterLab pod that is the driver of
-    their Spark sessions with executor pods of their own at the same time; one's token opens nothing of the
-    other's; a stopped server's executors go; a notebook survives its server's restart; the culler stops an idle
-    server."""
-    from tests.e2e.hub import Hub
-
-    admin_password = secret_value(release, f"{FULLNAME}-hub", "admin-password")
-    with port_forward(release, f"svc/{FULLNAME}-hub-public", 80) as url:
-        hub = Hub(url)
-        hub.wait_until_up()
-        assert "Invalid username or password" in hub.login("admin", "not-the-password")[1]
-        admin, page = hub.login("admin", admin_password)
-        assert page == "", page[:300]
-        for user in ("alice", "bob"):
-            assert "sent to the admin" in hub.signup(user, HUB_PASSWORD)
-        assert "has not been authorized by an administrator" in hub.login("alice", HUB_PASSWORD)[1]
-        for user in ("alice", "bob"):
-            admin.get(f"{url}/hub/authorize/{user}", timeout=60).raise_for_status()
-        logged_in = time.time()  # the node's clock: the pod's READY line is on it too
-        web = {}
-        for user in ("alice", "bob"):
-            web[user], page = hub.login(user, HUB_PASSWORD)
-            assert page == "", page[:300]
-        alice_web = web["alice"]
-        tokens = {user: hub.token(admin, user) for user in ("alice", "bob")}
-        for user in ("bob", "alice"):
-            hub.start(tokens[user], user)
-        for user in ("bob", "alice"):
-            hub.wait(tokens[user], user, ready=True, timeout=300)
-
-        # bob holds a session (executors up) while alice runs a job on executors of her own
-        bob = subprocess.Popen(
-            [KUBECTL, "-n", release, "exec", "-i", user_pod("bob"), "--", "python", "-", "hold"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        bob.stdin.write(USER_SESSION)
-        bob.stdin.close()
-        try:
-            deadline = time.monotonic() + 240
-            while len(bob_executors := user_executors(release, "bob")) < 2:
-                assert bob.poll() is None, f"bob's session ended: {bob.stderr.read()[-3000:]}"
-                assert time.monotonic() < deadline, f"bob's executors: {bob_executors}\n{namespace_health(release)}"
-                time.sleep(2)
-            assert all(name.startswith(f"{FULLNAME}-exec-bob-") for name in bob_executors), bob_executors
-            out = kubectl("-n", release, "exec", "-i", user_pod("alice"), "--", "python", "-",
-                          stdin=USER_SESSION, timeout=600).stdout  # fmt: skip
-            lines = session_lines(out)
-            since_login = float(lines["READY"].split()[0]) - logged_in
-            print(f"hub: alice's login to a running Spark session: {since_login:.0f} s", file=sys.stderr)
-            assert int(lines["SUM"]) == sum(i * i for i in range(16))
-            hosts = lines["HOSTS"].split(",")
-            assert len(hosts) >= 2 and all(h.startswith(f"{FULLNAME}-exec-alice-") for h in hosts), hosts
-            assert lines["USER"] == "alice alice", lines["USER"]
-            assert lines["MLFLOW"] == "alice alice", lines["MLFLOW"]  # the run's user, and the MLflow account's
-            assert set(bob_executors) <= set(user_executors(release, "bob")), "bob's executors went during alice's job"
-
-            # one user's token opens nothing of another's server: files, kernels, the contents API
-            for path in ("api/contents", "api/kernels", "files/examples", "lab"):
-                assert hub.api(tokens["alice"], "GET", f"/user/bob/{path}", allow_redirects=False).status_code == 403
-            notebook = {
-                "type": "notebook",
-                "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5},
-            }
-            saved = hub.api(tokens["alice"], "PUT", "/user/alice/api/contents/kept.ipynb", json=notebook)
-            assert saved.status_code in (200, 201), saved.text
-            assert alice_web.get(f"{url}/user/bob/api/contents", timeout=60, allow_redirects=False).status_code in (
-                302,
-                403,
-            )
-
-            # bob's server stops: his executor pods go with it
-            hub.stop(tokens["bob"], "bob")
-            hub.wait(tokens["bob"], "bob", ready=False, timeout=120)
-            deadline = time.monotonic() + 90
-            while left := user_executors(release, "bob"):
-                assert time.monotonic() < deadline, f"bob's executors outlived his server: {left}"
-                time.sleep(2)
-
-            # alice's notebook survives her server's restart (her workspace claim stays)
-            hub.stop(tokens["alice"], "alice")
-            hub.wait(tokens["alice"], "alice", ready=False, timeout=120)
-            hub.start(tokens["alice"], "alice")
-            hub.wait(tokens["alice"], "alice", ready=True, timeout=300)
-            kept = hub.api(tokens["alice"], "GET", "/user/alice/api/contents/kept.ipynb")
-            assert kept.status_code == 200 and kept.json()["type"] == "notebook", kept.text
-
-            # then alice leaves her server alone: the culler stops it
-            idle = time.monotonic()
-            hub.wait(tokens["alice"], "alice", ready=False, timeout=HUB_IDLE_SECONDS + 2 * HUB_CULL_EVERY + 60)
-            print(f"hub: alice's idle server culled after {time.monotonic() - idle:.0f} s", file=sys.stderr)
-        finally:
-            bob.kill()
 
 
 def test_the_catalog_keeps_its_tables_through_a_helm_upgrade_that_replaces_its_pods(release):

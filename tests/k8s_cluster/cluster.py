@@ -68,7 +68,7 @@ DEBIAN_PACKAGES = {  # binary -> Debian package
     str(CNI_BIN / "ptp"): "containernetworking-plugins",
 }
 STORAGE_CLASS = "mlrt-local"
-VOLUME_POOL = 14  # a release claims 7 with the hub (6 without), its two hub users 2; a reinstall 2 more while 4 are kept
+VOLUME_POOL = 14  # a release claims 7 (6 without the hub), its two hub users 2; a reinstall 2 more, 4 kept
 VOLUME_SIZE = "50Gi"
 # Start order; `down` stops them in reverse.
 COMPONENTS = (
