@@ -81,18 +81,23 @@ def namespace(cluster):
         yield name
 
 
+def enforcement(cluster: str) -> str:
+    """Whether the cluster enforces NetworkPolicies: the Kubernetes test cluster records whether its agent could
+    program the kernel ("enforced: ..." or "unavailable: <why>"); another cluster is taken to enforce them."""
+    if not k8s_cluster.is_test_cluster(cluster):
+        return "enforced: assumed (not the Kubernetes test cluster)"
+    status = k8s_cluster.NETWORK_POLICIES_STATUS
+    return status.read_text().strip() if status.is_file() else "unavailable: no enforcement status recorded"
+
+
 @pytest.fixture(scope="session")
 def enforced(cluster):
-    """NetworkPolicy tests need a cluster that enforces policies. The Kubernetes test cluster records whether its
-    agent could program the kernel; without enforcement they report skipped with that reason, never passed."""
-    from tests.k8s_cluster import cluster as k8s_cluster
-
-    if Path(cluster.split(":")[0]) == k8s_cluster.KUBECONFIG:
-        status = k8s_cluster.NETWORK_POLICIES_STATUS
-        state = status.read_text().strip() if status.is_file() else "unavailable: no enforcement status recorded"
-        if not state.startswith("enforced"):
-            pytest.skip(f"NetworkPolicy is not enforced on the Kubernetes test cluster: {state}")
-        print(f"NetworkPolicy on the Kubernetes test cluster: {state}", file=sys.stderr)
+    """NetworkPolicy tests need a cluster that enforces policies; without enforcement they report skipped with
+    the reason, never passed."""
+    state = enforcement(cluster)
+    if not state.startswith("enforced"):
+        pytest.skip(f"NetworkPolicy is not enforced on the Kubernetes test cluster: {state}")
+    print(f"NetworkPolicy on the Kubernetes test cluster: {state}", file=sys.stderr)
 
 
 @pytest.fixture(scope="module")

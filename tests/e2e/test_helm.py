@@ -24,6 +24,7 @@ from tests.e2e.conftest import (
     HELM,
     KUBECTL,
     VALUES,
+    enforcement,
     executor_pods,
     failure_lines,
     kjson,
@@ -33,6 +34,7 @@ from tests.e2e.conftest import (
     only_kept_claims_are_left,
     port_forward,
     probe_pods,
+    reach,
     reach_until,
     run,
     secret_value,
@@ -171,7 +173,7 @@ def session_lines(out: str) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in out.splitlines() if line.startswith(keys))
 
 
-def test_team_workspace_people_log_in_to_servers_and_spark_of_their_own(release):
+def test_team_workspace_people_log_in_to_servers_and_spark_of_their_own(release, cluster):
     """hub.enabled: two people sign up and are approved, log in, each gets a JupyterLab pod that is the driver of
     their Spark sessions with executor pods of their own at the same time; one's token opens nothing of the
     other's; a stopped server's executors go; a notebook survives its server's restart."""
@@ -198,6 +200,14 @@ def test_team_workspace_people_log_in_to_servers_and_spark_of_their_own(release)
         tokens["alice"] = hub.token(admin, "alice")
         for user in ("bob", "alice"):
             hub.wait(tokens[user], user, ready=True, timeout=300)
+        # where policies are enforced: alice's server cannot reach bob's, only the hub's API and the services
+        if (state := enforcement(cluster)).startswith("enforced"):
+            bob_ip = kjson("-n", release, "get", "pod", user_pod("bob"))["status"]["podIP"]
+            wanted = {f"{bob_ip}:8888": "timeout", f"{FULLNAME}-hub:8081": "open", f"{FULLNAME}-mlflow:5000": "open"}
+            flows = reach(release, user_pod("alice"), *wanted)
+            assert flows == wanted, flows
+        else:
+            print(f"hub: alice-to-bob flow not probed: NetworkPolicy {state}", file=sys.stderr)
 
         # bob holds a session (executors up) while alice runs a job on executors of her own
         bob = subprocess.Popen(
@@ -224,6 +234,20 @@ def test_team_workspace_people_log_in_to_servers_and_spark_of_their_own(release)
             assert lines["USER"] == "alice alice", lines["USER"]
             assert lines["MLFLOW"] == "alice alice", lines["MLFLOW"]  # the run's user, and the MLflow account's
             assert set(bob_executors) <= set(user_executors(release, "bob")), "bob's executors went during alice's job"
+
+            # the workspace's proxies work in her own JupyterLab: the history server lists her application as hers,
+            # MLflow (with her account) her experiment
+            deadline = time.monotonic() + 60
+            while True:
+                history = hub.api(tokens["alice"], "GET", "/user/alice/spark-history/api/v1/applications")
+                mine = [a for a in history.json() if a["name"] == "mlrt-e2e-hub"] if history.ok else []
+                if mine or time.monotonic() > deadline:
+                    break
+                time.sleep(3)
+            assert mine and mine[0]["attempts"][0]["sparkUser"] == "alice", (history.status_code, history.text[:500])
+            search = hub.api(tokens["alice"], "GET", "/user/alice/mlflow/api/2.0/mlflow/experiments/search",
+                             params={"max_results": 100})  # fmt: skip
+            assert search.ok and "e2e-hub-alice" in search.text, (search.status_code, search.text[:500])
 
             # one user's token opens nothing of another's server: files, kernels, the contents API
             for path in ("api/contents", "api/kernels", "files/examples", "lab"):
