@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import yaml
 
-from .chart import by, env_of, render
+from .chart import by, env_of, render, render_notes
 
 
 def hub_settings(docs) -> tuple[dict, str]:
@@ -84,3 +84,11 @@ def test_oauth_takes_its_client_secret_from_a_secret_and_reaches_the_provider():
     assert settings["auth"]["oauth"]["config"] == {"client_id": "mlrt"}
     egress = by(docs, "NetworkPolicy", "mlrt-hub")["spec"]["egress"]
     assert any(rule["to"][0].get("ipBlock") for rule in egress)
+
+
+def test_notes_say_where_the_team_logs_in_and_what_an_uninstall_keeps():
+    notes = render_notes(["hub.enabled=true"])
+    assert "port-forward svc/x-mlrt-hub-public 8000:80" in notes
+    assert "get secret x-mlrt-hub -o jsonpath='{.data.admin-password}'" in notes
+    assert "claims x-mlrt-workspace-<user>) are kept by `helm uninstall`" in notes
+    assert "Team workspace" not in render_notes([])
