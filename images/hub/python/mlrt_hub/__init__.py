@@ -126,12 +126,26 @@ class Workspace:
     def labels(self, slug: str) -> dict:
         return {**self.settings["labels"], USER_LABEL: slug}
 
-    async def metadata(self, api, name: str, slug: str) -> dict:
-        """A user's object is owned by the hub's settings ConfigMap: `helm uninstall` takes it along (the user's
-        workspace claim stays, as KubeSpawner leaves it)."""
+    async def owner(self, api) -> dict:
+        """The hub's settings ConfigMap as an owner reference: what it owns goes with `helm uninstall`."""
         owner = await api.read_namespaced_config_map(f"{self.release}-hub", self.namespace)
-        reference = {"apiVersion": "v1", "kind": "ConfigMap", "name": owner.metadata.name, "uid": owner.metadata.uid}
-        return {"name": name, "labels": self.labels(slug), "ownerReferences": [reference]}
+        return {"apiVersion": "v1", "kind": "ConfigMap", "name": owner.metadata.name, "uid": owner.metadata.uid}
+
+    async def metadata(self, api, name: str, slug: str) -> dict:
+        """A user's objects are owned by the hub's settings (the user's workspace claim is not: it stays)."""
+        return {"name": name, "labels": self.labels(slug), "ownerReferences": [await self.owner(api)]}
+
+    def own_pod(self, spawner, pod):
+        """KubeSpawner's modify_pod_hook: the user's server is owned by the hub's settings too, so `helm uninstall`
+        stops it (and its executors, which it owns) instead of leaving it running on the release's claims."""
+        from kubernetes_asyncio.client import V1OwnerReference
+
+        owner = spawner.mlrt_owner
+        reference = V1OwnerReference(
+            api_version=owner["apiVersion"], kind=owner["kind"], name=owner["name"], uid=owner["uid"]
+        )
+        pod.metadata.owner_references = [*(pod.metadata.owner_references or []), reference]
+        return pod
 
     async def core(self):
         from kubespawner.clients import shared_client
@@ -194,6 +208,7 @@ class Workspace:
         name = spawner.user.name
         slug = user_slug(name)
         api = await self.core()
+        spawner.mlrt_owner = await self.owner(api)
         await self.ensure_secret(api, f"{self.release}-spark-auth-{slug}", slug, {"secret": secrets.token_hex(32)})
         volumes = [
             {"name": "workspace", "persistentVolumeClaim": {"claimName": spawner.pvc_name}},
@@ -304,6 +319,7 @@ def configure(c, settings: dict) -> None:
     c.KubeSpawner.storage_extra_labels = settings["labels"]
     c.KubeSpawner.delete_pvc = False
     c.KubeSpawner.pre_spawn_hook = workspace.pre_spawn
+    c.KubeSpawner.modify_pod_hook = workspace.own_pod
 
     c.Authenticator.admin_users = set(auth.get("admins") or [])
     if auth["type"] == "native":
