@@ -29,7 +29,7 @@ SETTINGS = {
     "hub": {"service": "r-hub"},
     "auth": {"type": "native", "admins": ["boss"], "native": {}},
     "culler": {"enabled": True, "timeoutSeconds": 600, "everySeconds": 60},
-    "mlflow": {"auth": True},
+    "mlflow": {"auth": True, "adminSecret": "r-mlflow-auth", "adminUsername": "boss"},
     "singleuser": {
         "image": "mlrt/notebook:x",
         "imagePullPolicy": "Never",
@@ -55,7 +55,8 @@ c = Config()
 mlrt_hub.configure(c, settings)
 print(json.dumps({"culler": c.JupyterHub.services[0]["command"], "cpu": c.KubeSpawner.cpu_guarantee,
     "mem": c.KubeSpawner.mem_guarantee, "admins": sorted(c.Authenticator.admin_users),
-    "lines": mlrt_hub.user_conf_lines(settings, "Ann Lee", "r-user-ann-lee")}))
+    "lines": mlrt_hub.user_conf_lines(settings, "Ann Lee", "r-user-ann-lee"),
+    "boss": mlrt_hub.user_conf_lines(settings, "boss", "r-user-boss")}))
 """
     out = json.loads(run(image, "python", "-c", code, json.dumps(SETTINGS)))
     assert out["culler"][-2:] == ["--timeout=600", "--cull-every=60"]
@@ -68,3 +69,5 @@ print(json.dumps({"culler": c.JupyterHub.services[0]["command"], "cpu": c.KubeSp
     assert f"spark.kubernetes.executor.secrets.r-spark-auth-{slug} /etc/mlrt/spark-auth" in lines
     assert f"spark.kubernetes.executor.secrets.r-mlflow-{slug} /etc/mlrt/mlflow" in lines
     assert "spark.executor.instances 3" in lines and "spark.executorEnv.LOGNAME Ann Lee" in lines
+    # a hub admin named as MLflow's admin account uses that account (no second account of the same name)
+    assert "spark.kubernetes.executor.secrets.r-mlflow-auth /etc/mlrt/mlflow" in out["boss"]

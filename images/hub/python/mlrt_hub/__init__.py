@@ -91,6 +91,15 @@ class MlrtNativeAuthenticator(NativeAuthenticator):
         self.db.commit()
 
 
+def mlflow_secret(settings: dict, name: str) -> str:
+    """The Secret with the user's MLflow account: their own, or for a hub admin whose name is MLflow's admin
+    account's ("admin" by default, as is the hub's first admin's), that account's."""
+    mlflow = settings["mlflow"]
+    if name == mlflow.get("adminUsername"):
+        return mlflow["adminSecret"]
+    return f"{settings['release']}-mlflow-{user_slug(name)}"
+
+
 def user_conf_lines(settings: dict, name: str, pod_name: str) -> list[str]:
     """The Spark defaults lines that are a user's own (after the release's hub-user defaults)."""
     release, slug = settings["release"], user_slug(name)
@@ -106,10 +115,11 @@ def user_conf_lines(settings: dict, name: str, pod_name: str) -> list[str]:
         f"spark.dynamicAllocation.maxExecutors {settings['singleuser']['executors']}",
     ]
     if settings["mlflow"].get("auth"):
+        secret = mlflow_secret(settings, name)
         lines += [
-            f"spark.kubernetes.executor.secrets.{release}-mlflow-{slug} /etc/mlrt/mlflow",
+            f"spark.kubernetes.executor.secrets.{secret} /etc/mlrt/mlflow",
             "spark.executorEnv.MLRT_MLFLOW_CREDENTIALS_DIR /etc/mlrt/mlflow",
-            f"spark.kubernetes.driver.secrets.{release}-mlflow-{slug} /etc/mlrt/mlflow",
+            f"spark.kubernetes.driver.secrets.{secret} /etc/mlrt/mlflow",
             "spark.kubernetes.driverEnv.MLRT_MLFLOW_CREDENTIALS_DIR /etc/mlrt/mlflow",
         ]
     return lines
@@ -122,6 +132,9 @@ class Workspace:
         self.settings = settings
         self.namespace = settings["namespace"]
         self.release = settings["release"]
+        admin = Path(settings["mlflow"].get("adminCredentialsDir", "/nonexistent")) / "username"
+        if admin.is_file():  # MLflow's admin account's name (mlflow.auth.username or the existing Secret's)
+            settings["mlflow"]["adminUsername"] = admin.read_text().strip()
 
     def labels(self, slug: str) -> dict:
         return {**self.settings["labels"], USER_LABEL: slug}
@@ -220,12 +233,22 @@ class Workspace:
             {"name": "spark-auth", "mountPath": "/etc/mlrt/spark-auth", "readOnly": True},
             {"name": "spark-user", "mountPath": "/etc/mlrt/spark-user", "readOnly": True},
         ]
-        if self.settings["mlflow"].get("auth"):
-            account = await self.ensure_secret(
-                api, f"{self.release}-mlflow-{slug}", slug, {"username": name, "password": secrets.token_urlsafe(24)}
-            )
-            await self.mlflow_account(name, account["password"])
-            volumes.append({"name": "mlflow-user", "secret": {"secretName": f"{self.release}-mlflow-{slug}"}})
+        mlflow = self.settings["mlflow"]
+        if mlflow.get("auth"):
+            secret = mlflow_secret(self.settings, name)
+            if secret == mlflow["adminSecret"]:
+                # MLflow's admin account by name: only a hub admin may be it (never a password reset of it)
+                if not spawner.user.admin:
+                    raise ValueError(
+                        f"the user name {name!r} is MLflow's admin account (mlflow.auth.username): only a hub admin "
+                        "of that name may use it; rename the user, or give MLflow's admin another name"
+                    )
+            else:
+                account = await self.ensure_secret(
+                    api, secret, slug, {"username": name, "password": secrets.token_urlsafe(24)}
+                )
+                await self.mlflow_account(name, account["password"])
+            volumes.append({"name": "mlflow-user", "secret": {"secretName": secret}})
             mounts.append({"name": "mlflow-user", "mountPath": "/etc/mlrt/mlflow", "readOnly": True})
         defaults = Path(self.settings["sparkDefaultsFile"]).read_text()
         conf = defaults.rstrip("\n") + "\n\n" + "\n".join(user_conf_lines(self.settings, name, spawner.pod_name)) + "\n"
