@@ -143,8 +143,10 @@ def secret_value(namespace: str, name: str, key: str) -> str:
     return base64.b64decode(kjson("-n", namespace, "get", "secret", name)["data"][key]).decode()
 
 
-def executor_pods(namespace: str) -> list[dict]:
-    return kjson("-n", namespace, "get", "pods", "-l", "spark-role=executor")["items"]
+def executor_pods(namespace: str, selector: str = "") -> list[dict]:
+    """The namespace's executor pods (Spark's spark-role label), narrowed by a further label selector."""
+    labels = ",".join(filter(None, ["spark-role=executor", selector]))
+    return kjson("-n", namespace, "get", "pods", "-l", labels)["items"]
 
 
 def run_in_notebook(namespace: str, pod: str, code: str, timeout: int = 900) -> str:

@@ -164,7 +164,7 @@ def user_pod(user: str) -> str:
 
 
 def user_executors(namespace: str, user: str) -> list[str]:
-    pods = kjson("-n", namespace, "get", "pods", "-l", f"spark-role=executor,mlrt.io/user={user}")["items"]
+    pods = executor_pods(namespace, f"mlrt.io/user={user}")
     return sorted(p["metadata"]["name"] for p in pods if p["status"].get("phase") == "Running")
 
 

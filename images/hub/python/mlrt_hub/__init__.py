@@ -91,6 +91,11 @@ class MlrtNativeAuthenticator(NativeAuthenticator):
         self.db.commit()
 
 
+def spark_auth_secret(settings: dict, name: str) -> str:
+    """The Secret with the user's own Spark RPC secret (their driver's and executors')."""
+    return f"{settings['release']}-spark-auth-{user_slug(name)}"
+
+
 def mlflow_secret(settings: dict, name: str) -> str:
     """The Secret with the user's MLflow account: their own, or for a hub admin whose name is MLflow's admin
     account's ("admin" by default, as is the hub's first admin's), that account's."""
@@ -108,7 +113,7 @@ def user_conf_lines(settings: dict, name: str, pod_name: str) -> list[str]:
         f"spark.kubernetes.driver.pod.name {pod_name}",
         f"spark.kubernetes.executor.podNamePrefix {release}-exec-{slug}",
         f"spark.kubernetes.executor.label.{USER_LABEL} {slug}",
-        f"spark.kubernetes.executor.secrets.{release}-spark-auth-{slug} /etc/mlrt/spark-auth",
+        f"spark.kubernetes.executor.secrets.{spark_auth_secret(settings, name)} /etc/mlrt/spark-auth",
         f"spark.executorEnv.LOGNAME {name}",
         f"spark.executorEnv.SPARK_USER {name}",
         f"spark.executor.instances {settings['singleuser']['executors']}",
@@ -144,9 +149,9 @@ class Workspace:
         owner = await api.read_namespaced_config_map(f"{self.release}-hub", self.namespace)
         return {"apiVersion": "v1", "kind": "ConfigMap", "name": owner.metadata.name, "uid": owner.metadata.uid}
 
-    async def metadata(self, api, name: str, slug: str) -> dict:
+    def metadata(self, name: str, slug: str, owner: dict) -> dict:
         """A user's objects are owned by the hub's settings (the user's workspace claim is not: it stays)."""
-        return {"name": name, "labels": self.labels(slug), "ownerReferences": [await self.owner(api)]}
+        return {"name": name, "labels": self.labels(slug), "ownerReferences": [owner]}
 
     def own_pod(self, spawner, pod):
         """KubeSpawner's modify_pod_hook: the user's server is owned by the hub's settings too, so `helm uninstall`
@@ -165,7 +170,7 @@ class Workspace:
 
         return shared_client("CoreV1Api")
 
-    async def ensure_secret(self, api, name: str, slug: str, data: dict[str, str]) -> dict[str, str]:
+    async def ensure_secret(self, api, name: str, slug: str, owner: dict, data: dict[str, str]) -> dict[str, str]:
         """The Secret's data if it exists (kept: the user's accounts stay the same), else it is created from data."""
         from kubernetes_asyncio.client.rest import ApiException
 
@@ -175,14 +180,14 @@ class Workspace:
         except ApiException as err:
             if err.status != 404:
                 raise
-        body = {"metadata": await self.metadata(api, name, slug), "type": "Opaque", "stringData": data}
+        body = {"metadata": self.metadata(name, slug, owner), "type": "Opaque", "stringData": data}
         await api.create_namespaced_secret(self.namespace, body)
         return data
 
-    async def ensure_configmap(self, api, name: str, slug: str, data: dict[str, str]) -> None:
+    async def ensure_configmap(self, api, name: str, slug: str, owner: dict, data: dict[str, str]) -> None:
         from kubernetes_asyncio.client.rest import ApiException
 
-        body = {"metadata": await self.metadata(api, name, slug), "data": data}
+        body = {"metadata": self.metadata(name, slug, owner), "data": data}
         try:
             await api.replace_namespaced_config_map(name, self.namespace, body)
         except ApiException as err:
@@ -221,12 +226,13 @@ class Workspace:
         name = spawner.user.name
         slug = user_slug(name)
         api = await self.core()
-        spawner.mlrt_owner = await self.owner(api)
-        await self.ensure_secret(api, f"{self.release}-spark-auth-{slug}", slug, {"secret": secrets.token_hex(32)})
+        owner = spawner.mlrt_owner = await self.owner(api)  # own_pod reads it too
+        spark_auth, spark_conf = spark_auth_secret(self.settings, name), f"{self.release}-spark-{slug}"
+        await self.ensure_secret(api, spark_auth, slug, owner, {"secret": secrets.token_hex(32)})
         volumes = [
             {"name": "workspace", "persistentVolumeClaim": {"claimName": spawner.pvc_name}},
-            {"name": "spark-auth", "secret": {"secretName": f"{self.release}-spark-auth-{slug}"}},
-            {"name": "spark-user", "configMap": {"name": f"{self.release}-spark-{slug}"}},
+            {"name": "spark-auth", "secret": {"secretName": spark_auth}},
+            {"name": "spark-user", "configMap": {"name": spark_conf}},
         ]
         mounts = [
             {"name": "workspace", "mountPath": "/home/mlrt/work"},
@@ -245,14 +251,14 @@ class Workspace:
                     )
             else:
                 account = await self.ensure_secret(
-                    api, secret, slug, {"username": name, "password": secrets.token_urlsafe(24)}
+                    api, secret, slug, owner, {"username": name, "password": secrets.token_urlsafe(24)}
                 )
                 await self.mlflow_account(name, account["password"])
             volumes.append({"name": "mlflow-user", "secret": {"secretName": secret}})
             mounts.append({"name": "mlflow-user", "mountPath": "/etc/mlrt/mlflow", "readOnly": True})
         defaults = Path(self.settings["sparkDefaultsFile"]).read_text()
         conf = defaults.rstrip("\n") + "\n\n" + "\n".join(user_conf_lines(self.settings, name, spawner.pod_name)) + "\n"
-        await self.ensure_configmap(api, f"{self.release}-spark-{slug}", slug, {"spark-defaults.conf": conf})
+        await self.ensure_configmap(api, spark_conf, slug, owner, {"spark-defaults.conf": conf})
         spawner.volumes = [*self.settings["singleuser"]["volumes"], *volumes]
         spawner.volume_mounts = [*self.settings["singleuser"]["volumeMounts"], *mounts]
         spawner.extra_labels = {**spawner.extra_labels, USER_LABEL: slug}
