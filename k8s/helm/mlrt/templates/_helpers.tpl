@@ -255,3 +255,41 @@ the image's entrypoint turns into ~/.mlflow/credentials (never an environment va
 {{- define "mlrt.hubSecret" -}}{{ .Values.hub.auth.existingSecret | default (printf "%s-hub" (include "mlrt.fullname" .)) }}{{- end -}}
 {{- define "mlrt.hubService" -}}{{ include "mlrt.fullname" . }}-hub{{- end -}}
 {{- define "mlrt.hubProxyService" -}}{{ include "mlrt.fullname" . }}-hub-public{{- end -}}
+
+{{/* What every Spark driver pod of the release mounts (JupyterLab, job pods, hub users' servers): scratch space, the
+release's Spark defaults and executor pod template, the event log, the lake, the object store's key pair, the
+cluster libraries and the dbutils secret scopes. The Spark RPC secret and the MLflow account are each pod's to add:
+the release's, or a hub user's own. */}}
+{{- define "mlrt.driverVolumes" -}}
+{{ include "mlrt.tmpVolumes" . }}
+- name: spark-conf
+  configMap:
+    name: {{ include "mlrt.sparkConfigMap" . }}
+- name: spark-events
+  persistentVolumeClaim:
+    claimName: {{ include "mlrt.eventLogClaim" . }}
+{{- if .Values.lake.enabled }}
+- name: lake
+  persistentVolumeClaim:
+    claimName: {{ include "mlrt.fullname" . }}-lake
+{{- end }}
+{{- include "mlrt.s3Volumes" . | nindent 0 }}
+{{- include "mlrt.librariesVolumes" . | nindent 0 }}
+{{- include "mlrt.secretScopeVolumes" . | nindent 0 }}
+{{- end -}}
+{{- define "mlrt.driverMounts" -}}
+{{ include "mlrt.tmpMounts" . }}
+- name: spark-conf
+  mountPath: /etc/mlrt/spark
+  readOnly: true
+- name: spark-events
+  mountPath: /opt/mlrt/spark-events
+{{- if .Values.lake.enabled }}
+# the lake volume: managed tables on it, and the cluster libraries' shared install
+- name: lake
+  mountPath: /opt/mlrt/lake
+{{- end }}
+{{- include "mlrt.s3Mounts" . | nindent 0 }}
+{{- include "mlrt.librariesMounts" . | nindent 0 }}
+{{- include "mlrt.secretScopeMounts" . | nindent 0 }}
+{{- end -}}
